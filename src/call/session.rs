@@ -1,0 +1,751 @@
+//! The call session: one task bridging a caller and the realtime upstream.
+//!
+//! It owns everything about the call (STYLE §2): the media clock and playout model, the response
+//! and conversation state, the recorder channel, the upstream handle (replaceable: nothing the call
+//! needs lives only inside it), and the timers. Its `select!` loop reacts to caller events,
+//! upstream events, timers and cancellation; whatever ends the loop, [`Session::finalize`] runs.
+//!
+//! Channel policies: caller-bound audio is perishable (on barge-in the session sends `clear`);
+//! upstream-bound events and recorder chunks are awaited (backpressure, never loss); caller audio
+//! that arrives before the upstream is configured is buffered in order, never dropped.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::audio::mulaw;
+use crate::call::clock::{MarkOutcome, MediaClock, Playout};
+use crate::call::registry::{NextStep, script};
+use crate::call::state::{CallState, LogEntry, ResponseRequest, Speaker, truncation_ms};
+use crate::call::{CallDeps, CallId};
+use crate::realtime::client::{UpstreamClosed, UpstreamError, UpstreamEvent, UpstreamHandle};
+use crate::realtime::events::{self, AudioFormat, ServerEvent};
+use crate::recording::{AudioChunk, Leg, RecorderHandle};
+use crate::transport::{CallerAudio, CallerCommand, CallerEvent, TransportError};
+
+/// Name of the mark sent after the disclosure; its echo proves the caller heard all of it.
+pub const DISCLOSURE_MARK: &str = "disclosure";
+
+/// Disclosure audio is sent in chunks of this many bytes (1 s of μ-law): few messages, and Twilio
+/// accepts any payload length.
+const DISCLOSURE_CHUNK: usize = 8000;
+
+/// Most agent audio held while the disclosure plays (60 s at 8 kHz); beyond it the oldest is
+/// dropped with a warning rather than growing without bound.
+const MAX_HELD_AGENT_SAMPLES: u64 = 60 * 8000;
+
+/// Extra room in the pre-upstream buffer beyond the connect timeout.
+const PRE_UPSTREAM_SLACK: Duration = Duration::from_secs(5);
+
+/// What the transport reader tells the session.
+#[derive(Debug)]
+pub enum CallerInput {
+    Event(CallerEvent),
+    Error(TransportError),
+    /// The socket closed without a `stop`.
+    Closed,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Twilio `stop`: the caller hung up.
+    HungUp,
+    /// The caller socket closed without `stop`.
+    CallerGone,
+    /// The caller side broke the protocol.
+    CallerProtocol(String),
+    /// The upstream could not be reached at the start of the call.
+    UpstreamUnavailable(&'static str),
+    /// The upstream ended mid-call.
+    UpstreamLost(&'static str),
+    /// The caller stayed silent after the idle prompt.
+    Idle,
+    /// The maximum call length was reached.
+    MaxDuration,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl Outcome {
+    /// Metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::HungUp => "hung_up",
+            Outcome::CallerGone => "caller_gone",
+            Outcome::CallerProtocol(_) => "caller_protocol",
+            Outcome::UpstreamUnavailable(_) => "upstream_unavailable",
+            Outcome::UpstreamLost(_) => "upstream_lost",
+            Outcome::Idle => "idle",
+            Outcome::MaxDuration => "max_duration",
+            Outcome::Shutdown => "shutdown",
+        }
+    }
+
+    /// What Twilio should do after the stream (None when the caller is gone).
+    fn next_step(&self) -> Option<NextStep> {
+        match self {
+            Outcome::HungUp | Outcome::CallerGone => None,
+            Outcome::CallerProtocol(_) | Outcome::UpstreamUnavailable(_) | Outcome::UpstreamLost(_) => {
+                Some(NextStep::Unavailable)
+            }
+            Outcome::Idle => Some(NextStep::Goodbye(script::IDLE_GOODBYE)),
+            Outcome::MaxDuration => Some(NextStep::Goodbye(script::MAX_DURATION)),
+            Outcome::Shutdown => Some(NextStep::Goodbye(script::SHUTDOWN)),
+        }
+    }
+}
+
+/// The call's record when it ends (later persisted by the storage issue).
+#[derive(Debug, Clone)]
+pub struct CallSummary {
+    pub call_id: CallId,
+    pub call_sid: String,
+    pub outcome: Outcome,
+    pub disclosure_played: bool,
+    pub caller_frames: u64,
+    /// Caller frames held until the upstream was configured, then sent in order.
+    pub frames_buffered_before_upstream: u64,
+    pub barge_ins: u64,
+    pub truncations: Vec<u32>,
+    pub recorder: crate::recording::RecorderStats,
+    pub log: Vec<LogEntry>,
+}
+
+/// Where the upstream connection stands.
+enum Upstream {
+    Connecting(JoinHandle<Result<(UpstreamHandle, mpsc::Receiver<UpstreamEvent>), UpstreamError>>),
+    Ready(UpstreamHandle, mpsc::Receiver<UpstreamEvent>),
+    Gone,
+}
+
+/// What the upstream branch of the loop produced.
+enum UpstreamStep {
+    Connected(Result<Result<(UpstreamHandle, mpsc::Receiver<UpstreamEvent>), UpstreamError>, tokio::task::JoinError>),
+    Event(Option<UpstreamEvent>),
+}
+
+/// Agent audio waiting for the disclosure to finish.
+struct HeldAudio {
+    item: Arc<str>,
+    b64: String,
+    samples: Vec<i16>,
+    origin: Instant,
+}
+
+/// Idle handling: prompt once, then end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdleStage {
+    Waiting,
+    Prompted,
+}
+
+/// One call's state and channels.
+pub struct Session {
+    id: CallId,
+    call_sid: String,
+    deps: CallDeps,
+    format: AudioFormat,
+    caller_rx: mpsc::Receiver<CallerInput>,
+    caller_tx: mpsc::Sender<CallerCommand>,
+    writer: JoinHandle<()>,
+    upstream: Upstream,
+    recorder: RecorderHandle,
+    clock: MediaClock,
+    playout: Playout,
+    state: CallState,
+    cancel: CancellationToken,
+    /// Caller frames waiting for the upstream to be configured.
+    pending_caller: VecDeque<(CallerAudio, Instant)>,
+    max_pending_caller: usize,
+    /// Agent audio waiting for the disclosure to finish.
+    held_agent: VecDeque<HeldAudio>,
+    held_agent_samples: u64,
+    disclosure_done: bool,
+    disclosure_played: bool,
+    idle_deadline: Instant,
+    idle_stage: IdleStage,
+    max_deadline: Instant,
+    caller_frames: u64,
+    frames_buffered: u64,
+    barge_ins: u64,
+    truncations: Vec<u32>,
+    /// Which upstream connection this is (item ids are tagged with it).
+    generation: u32,
+}
+
+impl Session {
+    /// Assemble a session for a stream whose handshake succeeded.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: CallId,
+        call_sid: String,
+        deps: CallDeps,
+        format: AudioFormat,
+        caller_rx: mpsc::Receiver<CallerInput>,
+        caller_tx: mpsc::Sender<CallerCommand>,
+        writer: JoinHandle<()>,
+        upstream_connecting: JoinHandle<Result<(UpstreamHandle, mpsc::Receiver<UpstreamEvent>), UpstreamError>>,
+        cancel: CancellationToken,
+    ) -> Session {
+        let now = Instant::now();
+        let call = &deps.settings.call;
+        let frame_ms = 20;
+        let pre_upstream = deps.settings.realtime.connect_timeout() + PRE_UPSTREAM_SLACK;
+        Session {
+            id,
+            call_sid,
+            format,
+            caller_rx,
+            caller_tx,
+            writer,
+            upstream: Upstream::Connecting(upstream_connecting),
+            recorder: RecorderHandle::spawn(),
+            clock: MediaClock::new(format.samples_per_ms()),
+            playout: Playout::new(format.samples_per_ms()),
+            state: CallState::default(),
+            cancel,
+            pending_caller: VecDeque::new(),
+            max_pending_caller: (pre_upstream.as_millis() as usize).div_ceil(frame_ms),
+            held_agent: VecDeque::new(),
+            held_agent_samples: 0,
+            disclosure_done: false,
+            disclosure_played: false,
+            idle_deadline: now + Duration::from_secs(call.idle_prompt_after_secs),
+            idle_stage: IdleStage::Waiting,
+            max_deadline: now + Duration::from_secs(call.max_duration_secs),
+            caller_frames: 0,
+            frames_buffered: 0,
+            barge_ins: 0,
+            truncations: Vec::new(),
+            generation: 1,
+            deps,
+        }
+    }
+
+    /// Run the call to its end, then finalize. Always returns a summary.
+    pub async fn run(mut self) -> CallSummary {
+        let outcome = match self.play_disclosure().await {
+            Ok(()) => self.event_loop().await,
+            Err(outcome) => outcome,
+        };
+        self.finalize(outcome).await
+    }
+
+    async fn play_disclosure(&mut self) -> Result<(), Outcome> {
+        let prompt = self.deps.disclosure.clone();
+        let audio = &prompt.mulaw_8k;
+        for chunk in audio.chunks(DISCLOSURE_CHUNK) {
+            self.send_caller(CallerCommand::Audio {
+                b64: B64.encode(chunk),
+                origin: None,
+            })
+            .await?;
+        }
+        self.send_caller(CallerCommand::Mark(DISCLOSURE_MARK.into())).await?;
+        let mut samples = Vec::with_capacity(audio.len());
+        mulaw::decode_into(audio, &mut samples);
+        // Agent audio is placed after the disclosure on the media clock.
+        self.playout.reserve(samples.len() as u64);
+        self.record(AudioChunk::Audio {
+            leg: Leg::Agent,
+            sample_index: 0,
+            samples,
+        })
+        .await;
+        self.state.log.push(LogEntry {
+            generation: 0,
+            item_id: None,
+            speaker: Speaker::System,
+            text: prompt.text.clone(),
+            at_ms: Some(0),
+        });
+        Ok(())
+    }
+
+    /// The `select!` loop. Returns why the call ended; never returns early past finalize.
+    async fn event_loop(&mut self) -> Outcome {
+        loop {
+            let step = tokio::select! {
+                input = self.caller_rx.recv() => match input {
+                    Some(CallerInput::Event(event)) => self.on_caller(event).await,
+                    Some(CallerInput::Error(e)) => {
+                        tracing::warn!(call_id = %self.id, error.message = %e, "caller protocol error; ending this call");
+                        let _ = self.caller_tx.send(CallerCommand::Close { code: e.close_code(), reason: e.close_reason() }).await;
+                        Err(Outcome::CallerProtocol(e.close_reason()))
+                    }
+                    Some(CallerInput::Closed) | None => Err(Outcome::CallerGone),
+                },
+                step = Self::upstream_next(&mut self.upstream) => match step {
+                    UpstreamStep::Connected(connected) => self.on_upstream_connected(connected).await,
+                    UpstreamStep::Event(Some(UpstreamEvent::Event(event, received))) => self.on_upstream(event, received).await,
+                    UpstreamStep::Event(Some(UpstreamEvent::Closed(reason))) => Err(self.upstream_lost(reason)),
+                    UpstreamStep::Event(None) => Err(self.upstream_lost(UpstreamClosed::Dropped)),
+                },
+                () = sleep_until(self.idle_deadline) => self.on_idle().await,
+                () = sleep_until(self.max_deadline) => Err(Outcome::MaxDuration),
+                () = self.cancel.cancelled() => Err(Outcome::Shutdown),
+            };
+            if let Err(outcome) = step {
+                return outcome;
+            }
+        }
+    }
+
+    /// The connect result of a connecting upstream, or the next event of a ready one.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: `JoinHandle` and `mpsc::Receiver::recv` both are.
+    async fn upstream_next(upstream: &mut Upstream) -> UpstreamStep {
+        match upstream {
+            Upstream::Connecting(task) => UpstreamStep::Connected(task.await),
+            Upstream::Ready(_, rx) => UpstreamStep::Event(rx.recv().await),
+            Upstream::Gone => std::future::pending().await,
+        }
+    }
+
+    fn upstream_handle(&self) -> Option<&UpstreamHandle> {
+        match &self.upstream {
+            Upstream::Ready(handle, _) => Some(handle),
+            _ => None,
+        }
+    }
+
+    fn upstream_lost(&self, reason: UpstreamClosed) -> Outcome {
+        let kind = match reason {
+            UpstreamClosed::ByServer(_) => "closed_by_server",
+            UpstreamClosed::Dropped => "dropped",
+            UpstreamClosed::PongTimeout => "pong_timeout",
+        };
+        self.deps.metrics.upstream_error(kind);
+        if let UpstreamClosed::ByServer(code) = reason {
+            tracing::warn!(call_id = %self.id, close_code = code, "upstream closed the session mid-call");
+        } else {
+            tracing::warn!(call_id = %self.id, reason = kind, "upstream lost mid-call");
+        }
+        Outcome::UpstreamLost(kind)
+    }
+
+    async fn on_upstream_connected(
+        &mut self,
+        connected: Result<
+            Result<(UpstreamHandle, mpsc::Receiver<UpstreamEvent>), UpstreamError>,
+            tokio::task::JoinError,
+        >,
+    ) -> Result<(), Outcome> {
+        let (handle, rx) = match connected {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => {
+                self.upstream = Upstream::Gone;
+                self.deps.metrics.upstream_error(e.kind());
+                tracing::error!(call_id = %self.id, error.message = %e, "upstream unavailable at call start");
+                return Err(Outcome::UpstreamUnavailable(e.kind()));
+            }
+            Err(_) => {
+                self.upstream = Upstream::Gone;
+                self.deps.metrics.upstream_error("connect_task");
+                return Err(Outcome::UpstreamUnavailable("connect_task"));
+            }
+        };
+        tracing::info!(call_id = %self.id, generation = handle.generation, "upstream connected");
+        // session.update strictly before the first append.
+        let update = events::session_update(&self.deps.settings.realtime, self.format, &[]);
+        let sent = handle.send(update).await;
+        self.upstream = Upstream::Ready(handle, rx);
+        if sent.is_err() {
+            return Err(self.upstream_lost(UpstreamClosed::Dropped));
+        }
+        let greeting = self.deps.settings.realtime.greeting.clone();
+        if !greeting.is_empty() {
+            self.request_response(events::response_create(Some(&greeting), false))
+                .await?;
+        }
+        let buffered = std::mem::take(&mut self.pending_caller);
+        if !buffered.is_empty() {
+            tracing::debug!(call_id = %self.id, frames = buffered.len(), "sending caller audio buffered while the upstream connected");
+        }
+        for (audio, origin) in buffered {
+            self.append_upstream(audio, origin).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_caller(&mut self, event: CallerEvent) -> Result<(), Outcome> {
+        match event {
+            CallerEvent::Audio(audio) => {
+                let origin = Instant::now();
+                self.caller_frames += 1;
+                let at = self.clock.caller_frame(audio.timestamp_ms, audio.samples.len() as u64);
+                self.record(AudioChunk::Audio {
+                    leg: Leg::Caller,
+                    sample_index: at,
+                    samples: audio.samples.clone(),
+                })
+                .await;
+                if matches!(self.upstream, Upstream::Ready(..)) {
+                    self.append_upstream(audio, origin).await?;
+                } else {
+                    if self.pending_caller.len() >= self.max_pending_caller {
+                        tracing::warn!(call_id = %self.id, "caller sent more audio than the pre-upstream buffer holds");
+                        return Err(Outcome::CallerProtocol("caller audio flood before upstream".into()));
+                    }
+                    self.frames_buffered += 1;
+                    self.deps.metrics.caller_frames_buffered.inc();
+                    self.pending_caller.push_back((audio, origin));
+                }
+            }
+            CallerEvent::MarkPlayed(name) => self.on_mark(&name).await?,
+            CallerEvent::Dtmf(_) => {
+                // Kept for the keypad fallback; the digit itself is not logged.
+                tracing::debug!(call_id = %self.id, "dtmf received");
+            }
+            CallerEvent::Hangup => return Err(Outcome::HungUp),
+        }
+        Ok(())
+    }
+
+    async fn append_upstream(&mut self, audio: CallerAudio, origin: Instant) -> Result<(), Outcome> {
+        self.clock.appended(audio.timestamp_ms);
+        let frame = events::append(audio.upstream_b64);
+        match self.upstream_handle() {
+            Some(h) if h.forward(frame, origin).await.is_ok() => Ok(()),
+            _ => Err(self.upstream_lost(UpstreamClosed::Dropped)),
+        }
+    }
+
+    async fn on_mark(&mut self, name: &str) -> Result<(), Outcome> {
+        if name == DISCLOSURE_MARK {
+            self.disclosure_done = true;
+            self.disclosure_played = true;
+            self.idle_deadline = Instant::now() + Duration::from_secs(self.deps.settings.call.idle_prompt_after_secs);
+            tracing::info!(call_id = %self.id, "recording disclosure played in full");
+            let held = std::mem::take(&mut self.held_agent);
+            self.held_agent_samples = 0;
+            for h in held {
+                self.play_agent(h.item, h.b64, h.samples, h.origin).await?;
+            }
+            return Ok(());
+        }
+        match self.playout.mark_echoed(name, Instant::now()) {
+            MarkOutcome::Played { .. } => {}
+            MarkOutcome::Stale => tracing::trace!(call_id = %self.id, "stale mark after clear ignored"),
+            MarkOutcome::Unknown => tracing::debug!(call_id = %self.id, "unknown mark ignored"),
+        }
+        Ok(())
+    }
+
+    async fn on_upstream(&mut self, event: ServerEvent, received: Instant) -> Result<(), Outcome> {
+        match event {
+            ServerEvent::AudioDelta {
+                response_id,
+                item_id,
+                delta,
+            } => {
+                if self.state.is_cancelled(&response_id) {
+                    return Ok(());
+                }
+                let Ok(bytes) = B64.decode(delta.as_bytes()) else {
+                    self.deps.metrics.upstream_error("bad_audio_base64");
+                    tracing::warn!(call_id = %self.id, "upstream audio delta with invalid base64 skipped");
+                    return Ok(());
+                };
+                let mut samples = Vec::with_capacity(bytes.len());
+                mulaw::decode_into(&bytes, &mut samples);
+                let item: Arc<str> = Arc::from(format!("g{}:{}", self.generation, item_id));
+                if self.disclosure_done {
+                    self.play_agent(item, delta, samples, received).await?;
+                } else {
+                    self.hold_agent(HeldAudio {
+                        item,
+                        b64: delta,
+                        samples,
+                        origin: received,
+                    });
+                }
+            }
+            ServerEvent::SpeechStarted { audio_start_ms, .. } => {
+                self.idle_stage = IdleStage::Waiting;
+                self.idle_deadline =
+                    Instant::now() + Duration::from_secs(self.deps.settings.call.idle_prompt_after_secs);
+                self.barge_in(audio_start_ms).await?;
+            }
+            ServerEvent::SpeechStopped { .. } => {
+                self.idle_deadline =
+                    Instant::now() + Duration::from_secs(self.deps.settings.call.idle_prompt_after_secs);
+            }
+            ServerEvent::ResponseCreated { response } => self.state.response_created(&response.id),
+            ServerEvent::ResponseDone { response } => {
+                if let Some(next) = self.state.response_done(&response.id) {
+                    self.send_upstream(next).await?;
+                }
+                // The caller has time to answer once the agent's audio has played out.
+                let queued_ms =
+                    self.playout.queued_end().saturating_sub(self.clock.caller_now()) / self.clock.samples_per_ms();
+                self.idle_deadline = Instant::now()
+                    + Duration::from_millis(queued_ms)
+                    + Duration::from_secs(self.deps.settings.call.idle_prompt_after_secs);
+            }
+            ServerEvent::InputTranscript { item_id, transcript } => {
+                self.state.log.push(LogEntry {
+                    generation: self.generation,
+                    item_id: Some(item_id),
+                    speaker: Speaker::Caller,
+                    text: transcript,
+                    at_ms: None,
+                });
+            }
+            ServerEvent::OutputTranscript { item_id, transcript } => {
+                self.state.log.push(LogEntry {
+                    generation: self.generation,
+                    item_id: Some(item_id),
+                    speaker: Speaker::Agent,
+                    text: transcript,
+                    at_ms: None,
+                });
+            }
+            ServerEvent::FunctionCall {
+                call_id,
+                name,
+                arguments: _,
+            } => self.on_function_call(call_id, name).await?,
+            ServerEvent::Error { error } => {
+                self.deps.metrics.upstream_error("error_event");
+                // The message may quote conversation content; log type and code only.
+                tracing::warn!(call_id = %self.id, error_type = %error.kind, error_code = ?error.code, "upstream error event");
+                if error.code.as_deref() == Some("conversation_already_has_active_response") {
+                    self.state.response_rejected(events::response_create(None, false));
+                }
+            }
+            ServerEvent::SessionCreated {}
+            | ServerEvent::SessionUpdated {}
+            | ServerEvent::InputTimeout {}
+            | ServerEvent::ItemAdded { .. }
+            | ServerEvent::ItemDone { .. }
+            | ServerEvent::InputTranscriptFailed { .. }
+            | ServerEvent::AudioDone { .. }
+            | ServerEvent::Truncated { .. }
+            | ServerEvent::Unknown => {}
+        }
+        Ok(())
+    }
+
+    /// Tools arrive with the tools issue; until then every call gets a clear, PHI-free refusal so
+    /// the model can tell the caller, and a replayed `call_id` is never answered twice.
+    async fn on_function_call(&mut self, call_id: String, name: String) -> Result<(), Outcome> {
+        if !self.state.start_tool(&call_id) {
+            tracing::debug!(call_id = %self.id, "tool call replayed; not run again");
+            return Ok(());
+        }
+        let tool = if name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            name.as_str()
+        } else {
+            "<invalid>"
+        };
+        tracing::info!(call_id = %self.id, tool, "tool requested but not available");
+        let output = r#"{"ok":false,"error":"This tool is not available. Offer to have staff call the caller back."}"#;
+        self.send_upstream(events::function_output(&call_id, output)).await?;
+        self.request_response(events::response_create(None, false)).await
+    }
+
+    fn hold_agent(&mut self, held: HeldAudio) {
+        self.held_agent_samples += held.samples.len() as u64;
+        self.held_agent.push_back(held);
+        while self.held_agent_samples > MAX_HELD_AGENT_SAMPLES {
+            match self.held_agent.pop_front() {
+                Some(old) => {
+                    self.held_agent_samples -= old.samples.len() as u64;
+                    tracing::warn!(call_id = %self.id, "agent audio held during the disclosure exceeded its bound; oldest dropped");
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Send agent audio to the caller, followed by a mark, and place it on the media clock.
+    async fn play_agent(
+        &mut self,
+        item: Arc<str>,
+        b64: String,
+        samples: Vec<i16>,
+        origin: Instant,
+    ) -> Result<(), Outcome> {
+        let len = samples.len() as u64;
+        let offset = self.state.audio_received(&item, len);
+        let (mark, start) = self
+            .playout
+            .enqueue(item, offset, len, self.clock.caller_now(), Instant::now());
+        self.send_caller(CallerCommand::Audio {
+            b64,
+            origin: Some(origin),
+        })
+        .await?;
+        self.send_caller(CallerCommand::Mark(mark)).await?;
+        self.record(AudioChunk::Audio {
+            leg: Leg::Agent,
+            sample_index: start,
+            samples,
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The caller started speaking: stop agent audio where the caller actually is, truncate the
+    /// item there, and cancel a response still in flight.
+    async fn barge_in(&mut self, audio_start_ms: u64) -> Result<(), Outcome> {
+        let now = Instant::now();
+        if !self.disclosure_done {
+            // The disclosure is never cut: drop held agent audio instead.
+            self.held_agent.clear();
+            self.held_agent_samples = 0;
+        } else if self.playout.is_playing() {
+            self.barge_ins += 1;
+            self.send_caller(CallerCommand::Clear).await?;
+            if let Some(cut) = self.playout.clear(now, self.clock.caller_now()) {
+                self.record(AudioChunk::CutAgent {
+                    at_sample: cut.at_sample,
+                })
+                .await;
+                let received = self.state.samples_received(&cut.item);
+                let ms = truncation_ms(cut.item_samples, received, self.clock.samples_per_ms());
+                if let Some(upstream_item) = self.upstream_item_id(&cut.item) {
+                    self.truncations.push(ms);
+                    let at_caller_ms = self.clock.upstream_to_caller_ms(audio_start_ms);
+                    tracing::info!(call_id = %self.id, audio_end_ms = ms, speech_at_ms = at_caller_ms, "barge-in: truncating agent item");
+                    self.send_upstream(events::truncate(upstream_item, ms)).await?;
+                }
+            }
+        }
+        // Our session.update sets `interrupt_response: true`, so the server cancels the response in
+        // flight itself on speech_started; a `response.cancel` from us would race it and fail.
+        // Late deltas of that response are dropped here.
+        if let Some(id) = self.state.active_response().map(str::to_owned) {
+            self.state.cancel(&id);
+        }
+        Ok(())
+    }
+
+    /// The upstream's own item id for a generation-tagged item of the current upstream (older
+    /// generations' items no longer exist upstream).
+    fn upstream_item_id<'a>(&self, tagged: &'a str) -> Option<&'a str> {
+        let (generation, id) = tagged.split_once(':')?;
+        (generation.strip_prefix('g')?.parse::<u32>().ok()? == self.generation).then_some(id)
+    }
+
+    async fn on_idle(&mut self) -> Result<(), Outcome> {
+        match self.idle_stage {
+            IdleStage::Waiting => {
+                self.idle_stage = IdleStage::Prompted;
+                self.idle_deadline =
+                    Instant::now() + Duration::from_secs(self.deps.settings.call.idle_hangup_after_secs);
+                tracing::info!(call_id = %self.id, "caller silent; prompting");
+                if matches!(self.upstream, Upstream::Ready(..)) {
+                    let prompt = self.deps.settings.call.idle_prompt.clone();
+                    self.request_response(events::response_create(Some(&prompt), false))
+                        .await?;
+                }
+                Ok(())
+            }
+            IdleStage::Prompted => Err(Outcome::Idle),
+        }
+    }
+
+    async fn request_response(&mut self, frame: String) -> Result<(), Outcome> {
+        match self.state.request_response(frame) {
+            ResponseRequest::SendNow(frame) => self.send_upstream(frame).await,
+            ResponseRequest::Queued => Ok(()),
+        }
+    }
+
+    async fn send_upstream(&mut self, frame: String) -> Result<(), Outcome> {
+        match self.upstream_handle() {
+            Some(h) if h.send(frame).await.is_ok() => Ok(()),
+            Some(_) => Err(self.upstream_lost(UpstreamClosed::Dropped)),
+            None => Ok(()),
+        }
+    }
+
+    async fn send_caller(&mut self, command: CallerCommand) -> Result<(), Outcome> {
+        self.caller_tx.send(command).await.map_err(|_| Outcome::CallerGone)
+    }
+
+    /// Awaited: the recorder applies backpressure rather than losing audio.
+    async fn record(&mut self, chunk: AudioChunk) {
+        if self.recorder.tx.send(chunk).await.is_err() {
+            tracing::error!(call_id = %self.id, "recorder stopped early");
+        }
+    }
+
+    /// Always runs: close the upstream at once, tell Twilio what comes next, close the caller
+    /// socket, let the recorder finish, and account for the call.
+    async fn finalize(self, outcome: Outcome) -> CallSummary {
+        let Session {
+            id,
+            call_sid,
+            deps,
+            caller_tx,
+            writer,
+            upstream,
+            recorder,
+            state,
+            disclosure_played,
+            caller_frames,
+            frames_buffered,
+            barge_ins,
+            truncations,
+            ..
+        } = self;
+        match upstream {
+            Upstream::Ready(handle, _) => handle.close().await,
+            Upstream::Connecting(task) => task.abort(),
+            Upstream::Gone => {}
+        }
+        if let Some(step) = outcome.next_step() {
+            deps.registry.set_next_step(&call_sid, step);
+        }
+        let reason = match outcome {
+            Outcome::HungUp | Outcome::CallerGone => "call ended",
+            _ => "continuing call",
+        };
+        let _ = caller_tx
+            .send(CallerCommand::Close {
+                code: 1000,
+                reason: reason.into(),
+            })
+            .await;
+        drop(caller_tx);
+        if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
+            tracing::warn!(call_id = %id, "caller writer did not finish in time");
+        }
+        let recorder = recorder.finish().await;
+        deps.metrics.call_ended(outcome.label());
+        tracing::info!(
+            call_id = %id,
+            call_sid = %call_sid,
+            outcome = outcome.label(),
+            disclosure_played = disclosure_played,
+            caller_frames,
+            frames_buffered_before_upstream = frames_buffered,
+            barge_ins,
+            "call ended"
+        );
+        CallSummary {
+            call_id: id,
+            call_sid,
+            outcome,
+            disclosure_played,
+            caller_frames,
+            frames_buffered_before_upstream: frames_buffered,
+            barge_ins,
+            truncations,
+            recorder,
+            log: state.log,
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The call's pure state: responses in flight, the conversation log and the tool ledger.
+//!
+//! No I/O and no clock: the session feeds facts in and acts on what comes back. This is what
+//! survives an upstream replacement (reconnect or recycle): the log of items and transcripts, the
+//! tool ledger keyed by the model's `call_id`, and which responses were cancelled — all outside the
+//! upstream handle, with item ids tagged by upstream generation.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+/// Who said something in the conversation log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker {
+    Caller,
+    Agent,
+    /// A fixed prompt the server played (disclosure).
+    System,
+}
+
+/// One line of the conversation log. The text is PHI: it never goes to logs or metrics.
+#[derive(Clone)]
+pub struct LogEntry {
+    /// Which upstream connection produced it (0 for server prompts).
+    pub generation: u32,
+    /// Upstream item id (None for server prompts).
+    pub item_id: Option<String>,
+    pub speaker: Speaker,
+    pub text: String,
+    /// Where it starts on the media clock, when known (ms).
+    pub at_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for LogEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogEntry")
+            .field("generation", &self.generation)
+            .field("item_id", &self.item_id)
+            .field("speaker", &self.speaker)
+            .field("text", &format_args!("[{} chars redacted]", self.text.chars().count()))
+            .finish()
+    }
+}
+
+/// What to do with a `response.create` the session wants to send.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResponseRequest {
+    /// Send it now.
+    SendNow(String),
+    /// A response is active; it was queued until that response is done.
+    Queued,
+}
+
+/// Bookkeeping of responses, items and tools for one call.
+#[derive(Debug, Default)]
+pub struct CallState {
+    /// The response the server is producing, if any.
+    active_response: Option<String>,
+    /// We sent a `response.create` that the server has not acknowledged yet.
+    response_requested: bool,
+    /// `response.create` frames waiting for the active response to finish (the server allows one).
+    queued_responses: VecDeque<String>,
+    /// Responses we cancelled: their late audio deltas are dropped.
+    cancelled: HashSet<String>,
+    /// Samples of audio received per assistant item (truncation may not exceed this).
+    item_samples: HashMap<Arc<str>, u64>,
+    /// Tool calls already run, by the model's `call_id`: a replayed call is never run twice.
+    tools_run: HashSet<String>,
+    /// The conversation, in order.
+    pub log: Vec<LogEntry>,
+}
+
+impl CallState {
+    /// Ask for a response; returns whether to send `frame` now or it was queued.
+    pub fn request_response(&mut self, frame: String) -> ResponseRequest {
+        if self.active_response.is_some() || self.response_requested {
+            self.queued_responses.push_back(frame);
+            ResponseRequest::Queued
+        } else {
+            self.response_requested = true;
+            ResponseRequest::SendNow(frame)
+        }
+    }
+
+    pub fn response_created(&mut self, id: &str) {
+        self.response_requested = false;
+        self.active_response = Some(id.to_owned());
+    }
+
+    /// A response finished (any status). Returns a queued `response.create` to send now, if any.
+    pub fn response_done(&mut self, id: &str) -> Option<String> {
+        if self.active_response.as_deref() == Some(id) {
+            self.active_response = None;
+        }
+        self.next_queued()
+    }
+
+    /// The server refused our `response.create` because one was active: try again after it.
+    pub fn response_rejected(&mut self, frame: String) {
+        self.response_requested = false;
+        self.queued_responses.push_front(frame);
+    }
+
+    fn next_queued(&mut self) -> Option<String> {
+        if self.active_response.is_some() || self.response_requested {
+            return None;
+        }
+        let next = self.queued_responses.pop_front()?;
+        self.response_requested = true;
+        Some(next)
+    }
+
+    /// The response in flight, to cancel on barge-in.
+    pub fn active_response(&self) -> Option<&str> {
+        self.active_response.as_deref()
+    }
+
+    /// Remember that we cancelled `id`; returns true if it was in flight.
+    pub fn cancel(&mut self, id: &str) -> bool {
+        self.cancelled.insert(id.to_owned());
+        self.active_response.as_deref() == Some(id)
+    }
+
+    pub fn is_cancelled(&self, response_id: &str) -> bool {
+        self.cancelled.contains(response_id)
+    }
+
+    /// Count audio received for an item; returns the item's offset before this chunk.
+    pub fn audio_received(&mut self, item: &Arc<str>, samples: u64) -> u64 {
+        let total = self.item_samples.entry(item.clone()).or_insert(0);
+        let offset = *total;
+        *total += samples;
+        offset
+    }
+
+    pub fn samples_received(&self, item: &str) -> u64 {
+        self.item_samples.get(item).copied().unwrap_or(0)
+    }
+
+    /// Record a tool call; false if this `call_id` already ran (a replay).
+    pub fn start_tool(&mut self, call_id: &str) -> bool {
+        self.tools_run.insert(call_id.to_owned())
+    }
+}
+
+/// The `audio_end_ms` for truncating an item the caller heard `played` samples of: more than 0
+/// and no more than what was received (the server rejects more), per the protocol notes §8.
+pub fn truncation_ms(played_samples: u64, received_samples: u64, samples_per_ms: u64) -> u32 {
+    let played_ms = played_samples / samples_per_ms;
+    let received_ms = received_samples / samples_per_ms;
+    played_ms.min(received_ms).max(1).min(u64::from(u32::MAX)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_one_response_at_a_time() {
+        let mut s = CallState::default();
+        assert_eq!(s.request_response("r1".into()), ResponseRequest::SendNow("r1".into()));
+        assert_eq!(s.request_response("r2".into()), ResponseRequest::Queued);
+        s.response_created("resp_1");
+        assert_eq!(s.response_done("resp_other"), None);
+        assert_eq!(s.response_done("resp_1"), Some("r2".into()));
+        assert_eq!(s.response_done("resp_1"), None, "r2 is requested, nothing else queued");
+    }
+
+    #[test]
+    fn cancel_reports_whether_in_flight() {
+        let mut s = CallState::default();
+        s.response_created("resp_1");
+        assert!(s.cancel("resp_1"));
+        assert!(s.is_cancelled("resp_1"));
+        s.response_done("resp_1");
+        assert!(!s.cancel("resp_1"));
+    }
+
+    #[test]
+    fn truncation_is_positive_and_within_received() {
+        assert_eq!(truncation_ms(0, 8000, 8), 1);
+        assert_eq!(truncation_ms(4000, 8000, 8), 500);
+        assert_eq!(truncation_ms(9000, 8000, 8), 1000);
+    }
+
+    #[test]
+    fn a_replayed_tool_call_is_not_run_twice() {
+        let mut s = CallState::default();
+        assert!(s.start_tool("call_1"));
+        assert!(!s.start_tool("call_1"));
+    }
+
+    #[test]
+    fn log_entries_never_print_their_text() {
+        let e = LogEntry {
+            generation: 1,
+            item_id: None,
+            speaker: Speaker::Caller,
+            text: "Jane Doe 1980".into(),
+            at_ms: None,
+        };
+        assert!(!format!("{e:?}").contains("Jane"));
+    }
+}

@@ -1,0 +1,425 @@
+//! Settings: the typed configuration tree and its layered load.
+//!
+//! Layers, later wins: the embedded `deploy/config/base.yaml` (so a fresh machine needs no file),
+//! an optional `--config FILE`, then `VOICEGATE__SECTION__KEY` environment variables. The OpenAI key
+//! also comes from the conventional `OPENAI_API_KEY`. Everything is validated once, at start-up
+//! ([`Settings::validate`]); the rest of the server only sees checked values.
+//!
+//! Secrets are [`KeyedSecret`]s: a [`SecretString`] plus a key id, so that a rotated key can be
+//! told apart from the old one in tokens and (later) in keyed hashes and encrypted blobs. Missing
+//! keys are generated only when `secrets.generate_missing` is set, which the embedded single-node
+//! default does and a multi-replica deployment must not (two replicas would disagree).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The embedded defaults; see the module docs.
+pub const BASE_YAML: &str = include_str!("../deploy/config/base.yaml");
+
+/// Why settings could not be loaded; each variant names the offending key, never a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A layer could not be read or did not match the schema (not retryable: fix the file/env).
+    #[error("configuration could not be loaded: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value is well-formed but not acceptable (not retryable).
+    #[error("invalid setting `{key}`: {why}")]
+    Invalid { key: &'static str, why: String },
+    /// A generated key could not be written or read back (retryable once the disk is fixed).
+    #[error("key file {path}: {source}")]
+    KeyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A secret with the id of the key it is; `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct KeyedSecret {
+    /// Short public name of this key (e.g. `k2026a`), carried next to whatever it protects.
+    pub id: String,
+    /// The key material itself.
+    pub secret: SecretString,
+}
+
+impl std::fmt::Debug for KeyedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyedSecret {{ id: {:?}, secret: [redacted] }}", self.id)
+    }
+}
+
+impl KeyedSecret {
+    /// Parse `id:material`, or bare `material` (id `primary`), as environment variables give it.
+    pub fn parse(raw: &str) -> KeyedSecret {
+        match raw.split_once(':') {
+            Some((id, secret))
+                if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                KeyedSecret {
+                    id: id.to_owned(),
+                    secret: SecretString::from(secret.to_owned()),
+                }
+            }
+            _ => KeyedSecret {
+                id: "primary".to_owned(),
+                secret: SecretString::from(raw.to_owned()),
+            },
+        }
+    }
+
+    /// The secret's bytes, for keyed MACs.
+    pub fn bytes(&self) -> &[u8] {
+        self.secret.expose_secret().as_bytes()
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyedSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(KeyedSecret::parse(&raw))
+    }
+}
+
+/// The whole configuration tree.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub secrets: SecretSettings,
+    pub twilio: TwilioSettings,
+    pub realtime: RealtimeSettings,
+    pub call: CallSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address to bind; turning signature checks off is refused unless this is loopback.
+    pub host: IpAddr,
+    /// Port to bind; 0 picks a free one (tests).
+    pub port: u16,
+    /// The public URL Twilio reaches us at (`https://host[:port]`); webhooks and the media socket
+    /// are signed against it.
+    pub public_base_url: String,
+    /// Root of everything the server writes locally.
+    pub data_dir: PathBuf,
+    /// Calls beyond this are refused politely rather than degrading everyone's audio.
+    pub max_concurrent_calls: usize,
+    /// How long live calls may continue after SIGTERM.
+    pub drain_deadline_secs: u64,
+    /// After the drain deadline, how long finalisation may take before exit.
+    pub hard_deadline_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretSettings {
+    /// Create missing keys under `data_dir/keys` (single node only).
+    pub generate_missing: bool,
+    /// Signs the per-call stream tokens passed through Twilio.
+    pub call_token_key: Option<KeyedSecret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TwilioSettings {
+    /// When set, a `start` from another account is refused.
+    pub account_sid: Option<String>,
+    /// Twilio's auth token: the HMAC key of `X-Twilio-Signature`.
+    pub auth_token: Option<KeyedSecret>,
+    /// Off only for local work on loopback, and loudly logged.
+    pub validate_signatures: bool,
+    /// Lifetime of the token minted in the webhook answer.
+    pub stream_token_ttl_secs: u64,
+    /// Where "transfer to staff" and the unavailable fallback dial; None = no staff line.
+    pub staff_number: Option<String>,
+    /// Voice for `<Say>` in fallback TwiML.
+    pub say_voice: String,
+}
+
+/// Which header carries the upstream key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthHeader {
+    /// `Authorization: Bearer KEY` (OpenAI).
+    Bearer,
+    /// `api-key: KEY` (Azure OpenAI).
+    ApiKey,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RealtimeSettings {
+    pub url: String,
+    pub model: String,
+    pub voice: String,
+    pub auth_header: AuthHeader,
+    /// From `OPENAI_API_KEY` unless set here.
+    pub api_key: Option<KeyedSecret>,
+    pub instructions: String,
+    pub transcription_model: Option<String>,
+    /// Never hard-wired: None lets the model detect the language.
+    pub transcription_language: Option<String>,
+    /// `near_field`, `far_field` or null.
+    pub noise_reduction: Option<String>,
+    pub vad_threshold: f32,
+    pub vad_prefix_padding_ms: u32,
+    pub vad_silence_duration_ms: u32,
+    pub connect_timeout_secs: u64,
+    pub ping_interval_secs: u64,
+    pub pong_timeout_secs: u64,
+    /// Instruction for the agent's first turn, sent once the session is configured; empty = wait
+    /// for the caller to speak first.
+    pub greeting: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CallSettings {
+    pub start_timeout_secs: u64,
+    pub idle_prompt_after_secs: u64,
+    pub idle_hangup_after_secs: u64,
+    pub idle_prompt: String,
+    pub max_duration_secs: u64,
+    pub disclosure_text: String,
+    pub disclosure_wav: Option<PathBuf>,
+}
+
+impl RealtimeSettings {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+    pub fn pong_timeout(&self) -> Duration {
+        Duration::from_secs(self.pong_timeout_secs)
+    }
+}
+
+impl Settings {
+    /// Load the layers described in the module docs, then [`validate`](Self::validate).
+    ///
+    /// # Errors
+    /// A layer that does not parse or a value that fails validation.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(BASE_YAML, config::FileFormat::Yaml));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Yaml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("VOICEGATE")
+                .prefix_separator("__")
+                .separator("__"),
+        );
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if settings.realtime.api_key.is_none()
+            && let Ok(key) = std::env::var("OPENAI_API_KEY")
+            && !key.is_empty()
+        {
+            settings.realtime.api_key = Some(KeyedSecret {
+                id: "env".into(),
+                secret: SecretString::from(key),
+            });
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The embedded defaults alone (tests start from these and change what they need).
+    ///
+    /// # Errors
+    /// Only if the embedded file is broken, which a unit test rules out.
+    pub fn embedded() -> Result<Settings, ConfigError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(BASE_YAML, config::FileFormat::Yaml))
+            .build()?
+            .try_deserialize()?;
+        Ok(settings)
+    }
+
+    /// Checks that cannot be expressed in types.
+    ///
+    /// # Errors
+    /// The first invalid value, by key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, why: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                why: why.to_owned(),
+            })
+        };
+        let base = url::Url::parse(&self.server.public_base_url).map_err(|e| ConfigError::Invalid {
+            key: "server.public_base_url",
+            why: e.to_string(),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return invalid("server.public_base_url", "must be an http(s) URL with a host");
+        }
+        if !self.twilio.validate_signatures && !self.server.host.is_loopback() {
+            return invalid(
+                "twilio.validate_signatures",
+                "signature checks may be turned off only when the server binds to loopback",
+            );
+        }
+        if self.twilio.validate_signatures && self.twilio.auth_token.is_none() && !self.secrets.generate_missing {
+            return invalid("twilio.auth_token", "required when signatures are validated");
+        }
+        if self.call_token_key_required() && !self.secrets.generate_missing {
+            return invalid("secrets.call_token_key", "required (generate_missing is off)");
+        }
+        if self.server.max_concurrent_calls == 0 {
+            return invalid("server.max_concurrent_calls", "must be at least 1");
+        }
+        let rt = url::Url::parse(&self.realtime.url).map_err(|e| ConfigError::Invalid {
+            key: "realtime.url",
+            why: e.to_string(),
+        })?;
+        if !matches!(rt.scheme(), "ws" | "wss") {
+            return invalid("realtime.url", "must be a ws:// or wss:// URL");
+        }
+        if self.realtime.ping_interval_secs == 0 || self.realtime.pong_timeout_secs == 0 {
+            return invalid(
+                "realtime.ping_interval_secs",
+                "ping interval and pong timeout must be > 0",
+            );
+        }
+        if self.call.max_duration_secs == 0 {
+            return invalid("call.max_duration_secs", "must be > 0");
+        }
+        Ok(())
+    }
+
+    fn call_token_key_required(&self) -> bool {
+        self.secrets.call_token_key.is_none()
+    }
+
+    /// `public_base_url` without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        self.server.public_base_url.trim_end_matches('/')
+    }
+
+    /// Fill in missing keys: generate them under `data_dir/keys` (mode 0600, with a warning) when
+    /// allowed. After this every key the server needs is present.
+    ///
+    /// # Errors
+    /// A key file that cannot be written or read.
+    pub fn ensure_keys(&mut self) -> Result<(), ConfigError> {
+        if !self.secrets.generate_missing {
+            return Ok(());
+        }
+        let dir = self.server.data_dir.join("keys");
+        if self.secrets.call_token_key.is_none() {
+            self.secrets.call_token_key = Some(load_or_generate(&dir, "call-token")?);
+        }
+        if self.twilio.auth_token.is_none() && self.twilio.validate_signatures {
+            self.twilio.auth_token = Some(load_or_generate(&dir, "twilio-auth-token")?);
+        }
+        Ok(())
+    }
+}
+
+/// Read `dir/name.key`, creating it (random, 0600) when absent.
+fn load_or_generate(dir: &Path, name: &str) -> Result<KeyedSecret, ConfigError> {
+    use std::io::Write;
+    let path = dir.join(format!("{name}.key"));
+    let io_err = |source| ConfigError::KeyFile {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(raw) => return Ok(KeyedSecret::parse(raw.trim())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(e)),
+    }
+    std::fs::create_dir_all(dir).map_err(io_err)?;
+    let mut material = [0u8; 32];
+    getrandom::fill(&mut material).map_err(|e| io_err(std::io::Error::other(e.to_string())))?;
+    let mut id_bytes = [0u8; 4];
+    getrandom::fill(&mut id_bytes).map_err(|e| io_err(std::io::Error::other(e.to_string())))?;
+    let id = format!("gen{}", hex(&id_bytes));
+    let line = format!("{id}:{}", hex(&material));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(io_err)?;
+    file.write_all(line.as_bytes()).map_err(io_err)?;
+    tracing::warn!(
+        key = name,
+        key_id = %id,
+        path = %path.display(),
+        "generated a missing key for this single node; a multi-replica deployment must configure it"
+    );
+    Ok(KeyedSecret::parse(&line))
+}
+
+/// Lower-case hex, for ids and generated key material.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_load_and_validate() {
+        let s = Settings::embedded().expect("base.yaml parses");
+        s.validate().expect("base.yaml validates");
+        assert_eq!(s.realtime.model, "gpt-realtime");
+        assert!(s.twilio.validate_signatures, "signature checks are on by default");
+        assert_eq!(s.realtime.transcription_language, None, "language is never hard-wired");
+    }
+
+    #[test]
+    fn disabling_signatures_off_loopback_is_refused() {
+        let mut s = Settings::embedded().unwrap();
+        s.twilio.validate_signatures = false;
+        s.validate().expect("allowed on loopback");
+        s.server.host = "0.0.0.0".parse().unwrap();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("twilio.validate_signatures"), "{err}");
+    }
+
+    #[test]
+    fn keyed_secret_parses_id_and_hides_material() {
+        let k = KeyedSecret::parse("k1:s3cret");
+        assert_eq!(k.id, "k1");
+        assert_eq!(k.bytes(), b"s3cret");
+        assert!(!format!("{k:?}").contains("s3cret"));
+        assert_eq!(KeyedSecret::parse("rawtoken").id, "primary");
+    }
+
+    #[test]
+    fn production_requires_keys() {
+        let mut s = Settings::embedded().unwrap();
+        s.secrets.generate_missing = false;
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn generated_keys_are_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::embedded().unwrap();
+        s.server.data_dir = dir.path().to_path_buf();
+        s.ensure_keys().unwrap();
+        let first = s.secrets.call_token_key.clone().unwrap();
+        let path = dir.path().join("keys/call-token.key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let mut again = Settings::embedded().unwrap();
+        again.server.data_dir = dir.path().to_path_buf();
+        again.ensure_keys().unwrap();
+        assert_eq!(again.secrets.call_token_key.unwrap().bytes(), first.bytes());
+    }
+}

@@ -1,0 +1,40 @@
+//! voicegate: a clinic's phone line and web page answered by a voice AI, with the server (not the
+//! model) enforcing the rules, recording both sides and auditing every access to patient data.
+//!
+//! Crate map:
+//! - [`config`]: settings tree, layered load (embedded base → file → env), keyed secrets.
+//! - [`telemetry`], [`metrics`]: JSON logs without PHI; Prometheus instruments with fixed labels.
+//! - [`startup`], [`shutdown`]: application assembly, router, drain policy.
+//! - [`http`]: health, Twilio webhooks (TwiML), media upgrade.
+//! - [`transport`]: caller protocols (Twilio Media Streams) ↔ transport-neutral events.
+//! - [`realtime`]: OpenAI Realtime GA client and typed events.
+//! - [`call`]: one task per call: media clock, playout, state, session loop, registry.
+//! - [`audio`]: μ-law, resampling, pre-rendered prompts.
+//! - [`recording`]: the recorder contract on the media clock.
+//! - [`clock`]: injectable wall clock.
+//! - `testkit` (feature): fake realtime peer, Twilio caller, log capture, simulator.
+//!
+//! Data flow of one call:
+//! ```text
+//! Twilio WS ──read task──► transport::twilio::codec ─CallerInput─┐
+//!     ▲ write task ◄── bounded mpsc<CallerCommand> ◄─────────────┤
+//!                                              call::session::Session (owns CallState,
+//! OpenAI WS ──pump──► realtime::events ── bounded mpsc ─────────►│  MediaClock, Playout)
+//!           ◄─pump◄── bounded mpsc<client event> ◄───────────────┤ select! { caller, upstream,
+//!                     recorder task ◄── bounded mpsc<AudioChunk> ◄┘   timers, cancel }
+//! ```
+
+pub mod audio;
+pub mod call;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod realtime;
+pub mod recording;
+pub mod shutdown;
+pub mod startup;
+pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod transport;

@@ -1,0 +1,167 @@
+//! Application assembly: settings → shared state → router → listener, and the run loop with the
+//! drain policy of [`crate::shutdown`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::audio::asset::Prompt;
+use crate::call::CallDeps;
+use crate::call::registry::CallRegistry;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::http;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+
+/// State shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub deps: CallDeps,
+    /// One permit per concurrent call.
+    pub calls: Arc<Semaphore>,
+    pub shutdown: Shutdown,
+}
+
+/// A built, bound server ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Build everything from settings (keys generated if allowed, prompts rendered, port bound).
+    ///
+    /// # Errors
+    /// Missing keys, an unreadable prompt, or a port that cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`build`](Self::build), with an injected wall clock (tests).
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub async fn build_with_clock(mut settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
+        settings.ensure_keys().context("preparing keys")?;
+        settings.validate().context("validating settings")?;
+        if !settings.twilio.validate_signatures {
+            tracing::warn!(
+                "TWILIO SIGNATURE CHECKS ARE OFF (twilio.validate_signatures=false): anyone who can reach this \
+                 port can start calls. Allowed only on loopback, for local work."
+            );
+        }
+        if settings.realtime.api_key.is_none() {
+            tracing::warn!(
+                "no realtime API key configured (OPENAI_API_KEY); upstream connections will be unauthenticated"
+            );
+        }
+        let disclosure = Prompt::disclosure(&settings.call.disclosure_text, settings.call.disclosure_wav.as_deref())
+            .context("rendering the recording disclosure")?;
+        let addr = SocketAddr::new(settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let calls = Arc::new(Semaphore::new(settings.server.max_concurrent_calls));
+        let state = AppState {
+            deps: CallDeps {
+                settings: Arc::new(settings),
+                metrics: Arc::new(Metrics::new()),
+                registry: Arc::new(CallRegistry::default()),
+                clock,
+                disclosure: Arc::new(disclosure),
+            },
+            calls,
+            shutdown: Shutdown::default(),
+        };
+        let router = router(state.clone());
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Shared state (tests inspect metrics and the registry).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serve until `stop` resolves, then drain as documented in [`crate::shutdown`].
+    ///
+    /// # Errors
+    /// The listener failing.
+    pub async fn run_until_stopped(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            state,
+        } = self;
+        let settings = state.deps.settings.clone();
+        let shutdown = state.shutdown.clone();
+        let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let drain = {
+            let shutdown = shutdown.clone();
+            let registry = state.deps.registry.clone();
+            async move {
+                stop.await;
+                shutdown.start_draining();
+                let live = shutdown.tracker.len();
+                tracing::info!(live_calls = live, "shutdown requested; draining");
+                shutdown.tracker.close();
+                let drain = Duration::from_secs(settings.server.drain_deadline_secs);
+                if tokio::time::timeout(drain, shutdown.tracker.wait()).await.is_err() {
+                    tracing::warn!(
+                        live_calls = shutdown.tracker.len(),
+                        "drain deadline reached; ending remaining calls"
+                    );
+                    shutdown.root.cancel();
+                }
+                let hard = tokio::time::Instant::now() + Duration::from_secs(settings.server.hard_deadline_secs);
+                if tokio::time::timeout_at(hard, shutdown.tracker.wait()).await.is_err() {
+                    tracing::error!(
+                        live_calls = shutdown.tracker.len(),
+                        "calls did not finalise before the hard deadline"
+                    );
+                }
+                registry.wait_next_steps_taken(hard).await;
+                let _ = http_stop_tx.send(());
+            }
+        };
+        tokio::spawn(drain);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop_rx.await;
+            })
+            .await
+            .context("HTTP server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(http::health::healthz))
+        .route("/readyz", get(http::health::readyz))
+        .route("/metrics", get(http::health::metrics))
+        .route(http::twilio_webhook::VOICE_PATH, post(http::twilio_webhook::voice))
+        .route(http::twilio_webhook::NEXT_PATH, post(http::twilio_webhook::next))
+        .route(http::twilio_webhook::MEDIA_PATH, get(http::twilio_media::media))
+        .with_state(state)
+}

@@ -1,0 +1,9 @@
+//! Test support shipped in the binary (feature `testkit`, on by default) so `voicegate simulate`
+//! and the load tester use the same peers as the tests: a fake OpenAI Realtime server, a Twilio
+//! caller that plays audio like Twilio's player, a log capture, and a tiny HTTP client for signed
+//! webhooks. One implementation of each.
+
+pub mod fake_realtime;
+pub mod log_capture;
+pub mod twilio_caller;
+pub mod webhook;

@@ -1,0 +1,261 @@
+//! `spawn_app()` and typed helpers shared by every integration test.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+use voicegate::clock::{SharedClock, SystemClock};
+use voicegate::config::{KeyedSecret, Settings};
+use voicegate::startup::{AppState, Application};
+use voicegate::testkit::fake_realtime::{FakeRealtime, FakeRealtimeConfig};
+use voicegate::testkit::log_capture::LogCapture;
+use voicegate::testkit::twilio_caller::{TwilioCaller, TwilioCallerConfig};
+use voicegate::testkit::webhook::{self, HttpResponse};
+use voicegate::transport::twilio::signature;
+
+/// Twilio signs against the public URL; the server is reached on loopback. Different on purpose:
+/// behind a load balancer they always are.
+pub const PUBLIC_BASE: &str = "https://voice.test.example";
+pub const AUTH_TOKEN: &str = "test-auth-token";
+pub const API_KEY: &str = "sk-test";
+
+/// Turns a hang into a failure; never used to wait for something to happen.
+pub const GUARD: Duration = Duration::from_secs(10);
+
+/// One log capture for the whole test binary (the subscriber is process-global).
+pub fn logs() -> LogCapture {
+    static CAPTURE: OnceLock<LogCapture> = OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = LogCapture::default();
+            voicegate::telemetry::init(voicegate::telemetry::subscriber(
+                "info,voicegate=trace",
+                capture.clone(),
+            ));
+            capture
+        })
+        .clone()
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    pub port: u16,
+    pub state: AppState,
+    pub fake: FakeRealtime,
+    pub logs: LogCapture,
+    stop: Option<oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _data: tempfile::TempDir,
+    /// Held open by the gate proxy, if any.
+    pub gate: Option<Arc<Notify>>,
+}
+
+/// Options for [`spawn_app_with`].
+pub struct Options {
+    pub clock: SharedClock,
+    /// Route the upstream through a proxy that holds every connection until `gate` is notified.
+    pub gate_upstream: bool,
+    /// A short disclosure (0.1 s) keeps real-time playout tests fast; false = the built-in one.
+    pub short_disclosure: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(SystemClock),
+            gate_upstream: false,
+            short_disclosure: true,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default(), |_| {}).await
+}
+
+pub async fn spawn_app_with(options: Options, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let logs = logs();
+    let data = tempfile::tempdir().expect("tempdir");
+    let fake = FakeRealtime::start(FakeRealtimeConfig {
+        expected_auth: Some(format!("Bearer {API_KEY}")),
+        ..Default::default()
+    })
+    .await
+    .expect("fake realtime starts");
+    let mut settings = Settings::embedded().expect("embedded settings");
+    settings.server.port = 0;
+    settings.server.data_dir = data.path().to_path_buf();
+    settings.server.public_base_url = PUBLIC_BASE.into();
+    settings.server.drain_deadline_secs = 2;
+    settings.server.hard_deadline_secs = 5;
+    settings.twilio.auth_token = Some(KeyedSecret::parse(AUTH_TOKEN));
+    settings.realtime.api_key = Some(KeyedSecret::parse(API_KEY));
+    settings.realtime.url = fake.url();
+    let mut gate = None;
+    if options.gate_upstream {
+        let notify = Arc::new(Notify::new());
+        settings.realtime.url = gate_proxy(fake.addr(), notify.clone()).await;
+        gate = Some(notify);
+    }
+    if options.short_disclosure {
+        let path = data.path().join("disclosure.wav");
+        write_tone_wav(&path, 8000, 800, 300.0);
+        settings.call.disclosure_wav = Some(path);
+    }
+    tweak(&mut settings);
+    let app = Application::build_with_clock(settings, options.clock)
+        .await
+        .expect("application builds");
+    let port = app.port();
+    let state = app.state();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop_rx.await;
+    }));
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        state,
+        fake,
+        logs,
+        stop: Some(stop_tx),
+        server,
+        _data: data,
+        gate,
+    }
+}
+
+/// A mono 16-bit WAV of a tone (`samples` long).
+pub fn write_tone_wav(path: &std::path::Path, rate: u32, samples: u32, freq: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    for i in 0..samples {
+        let x = (i as f32 * freq * std::f32::consts::TAU / rate as f32).sin() * 8000.0;
+        w.write_sample(x as i16).expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
+/// A TCP proxy in front of the fake that holds each connection until `gate` is notified: forces
+/// "caller audio arrives before the upstream is ready" deterministically.
+async fn gate_proxy(target: std::net::SocketAddr, gate: Arc<Notify>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                gate.notified().await;
+                if let Ok(mut outbound) = TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                } else {
+                    let _ = inbound.shutdown().await;
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/v1/realtime")
+}
+
+impl TestApp {
+    /// Trigger shutdown (as SIGTERM would).
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    pub async fn post_voice(&self, params: &BTreeMap<String, String>, signed: bool) -> HttpResponse {
+        webhook::post_signed(
+            &self.base,
+            PUBLIC_BASE,
+            "/twilio/voice",
+            params,
+            signed.then_some(AUTH_TOKEN.as_bytes()),
+        )
+        .await
+        .expect("webhook request")
+    }
+
+    /// POST the `<Redirect>` Twilio follows after the stream closes.
+    pub async fn post_next(&self, call_sid: &str) -> HttpResponse {
+        webhook::post_signed(
+            &self.base,
+            PUBLIC_BASE,
+            "/twilio/voice/next",
+            &call_params(call_sid),
+            Some(AUTH_TOKEN.as_bytes()),
+        )
+        .await
+        .expect("next request")
+    }
+
+    pub async fn get(&self, path: &str) -> HttpResponse {
+        webhook::request(&self.base, "GET", path, &[], "").await.expect("GET")
+    }
+
+    /// What Twilio does: signed webhook → TwiML with a token → signed media upgrade → start.
+    pub async fn twilio_call(&self, call_sid: &str) -> TwilioCaller {
+        let config = self.call_config(call_sid).await;
+        TwilioCaller::connect(config).await.expect("media stream connects")
+    }
+
+    /// The caller configuration Twilio would use for `call_sid`, after a signed webhook.
+    pub async fn call_config(&self, call_sid: &str) -> TwilioCallerConfig {
+        let answer = self.post_voice(&call_params(call_sid), true).await;
+        assert_eq!(
+            answer.status, 200,
+            "webhook answered {}: {}",
+            answer.status, answer.body
+        );
+        let stream_url = webhook::twiml_attr(&answer.body, "<Stream", "url").expect("Stream url in TwiML");
+        assert_eq!(stream_url, "wss://voice.test.example/twilio/media");
+        let token = webhook::twiml_attr(&answer.body, "<Parameter", "value").expect("token parameter");
+        let mut config = TwilioCallerConfig::new(format!("ws://127.0.0.1:{}/twilio/media", self.port), call_sid);
+        config.signature = Some(signature::compute(AUTH_TOKEN.as_bytes(), &stream_url, &[]));
+        config.custom_parameters.insert("token".into(), token);
+        config
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn call_params(call_sid: &str) -> BTreeMap<String, String> {
+    [
+        ("CallSid", call_sid),
+        ("AccountSid", "ACtest00000000000000000000000000000"),
+        ("From", "+15550100000"),
+        ("To", "+15550199999"),
+        ("CallStatus", "in-progress"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// A CallSid of Twilio's shape, unique per `n`.
+pub fn call_sid(n: u32) -> String {
+    format!("CA{n:032x}")
+}
+
+/// Frames of recognisable μ-law: frame `i` is filled with one byte that depends on `seed` and
+/// `i`; the first frame's byte is `seed + 1`, so different seeds never produce the same audio.
+/// Never 0xFF, so silence is never mistaken for it.
+pub fn pattern(seed: u8, frames: usize) -> Vec<u8> {
+    (0..frames)
+        .flat_map(|i| std::iter::repeat_n(((seed as usize + i * 7) % 254 + 1) as u8, 160))
+        .collect()
+}
