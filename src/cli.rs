@@ -29,9 +29,22 @@ enum Command {
     /// a Twilio-protocol caller and the fake realtime peer. Prints a timeline.
     #[cfg(feature = "testkit")]
     Simulate {
-        /// Drive an already running server at this base URL instead of starting one.
+        /// YAML file layered over the embedded defaults (in-process server).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Drive an already running server at this base URL instead of starting one; start it
+        /// with `VOICEGATE__REALTIME__URL=ws://127.0.0.1:<fake-port>/v1/realtime`.
         #[arg(long)]
         server: Option<String>,
+        /// Port of the fake realtime peer when driving a running server.
+        #[arg(long, default_value_t = 9901)]
+        fake_port: u16,
+        /// The running server's Twilio auth token (default: ./data/keys/twilio-auth-token.key).
+        #[arg(long, env = "VOICEGATE_SIM_AUTH_TOKEN")]
+        auth_token: Option<String>,
+        /// The running server's public base URL, if it differs from --server.
+        #[arg(long)]
+        public_base: Option<String>,
     },
 }
 
@@ -51,9 +64,34 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             app.run_until_stopped(voicegate::shutdown::signal()).await
         }
         #[cfg(feature = "testkit")]
-        Command::Simulate { server } => {
-            let _ = server;
-            anyhow::bail!("not yet")
+        Command::Simulate {
+            config,
+            server,
+            fake_port,
+            auth_token,
+            public_base,
+        } => {
+            // The timeline is the output; logs only when something goes wrong.
+            telemetry::init(telemetry::subscriber("warn", std::io::stderr));
+            let options = voicegate::testkit::simulate::SimulateOptions {
+                server,
+                fake_port: Some(fake_port),
+                auth_token,
+                public_base,
+                config,
+                quiet: false,
+            };
+            let report = voicegate::testkit::simulate::run(options).await?;
+            println!(
+                "\nsimulated call OK: {} caller bytes sent, {} received upstream; {} agent bytes played; \
+                 barge-in truncated at {} ms (caller heard {} ms)",
+                report.caller_bytes_sent,
+                report.upstream_bytes_received,
+                report.agent_bytes_played,
+                report.truncated_at_ms.unwrap_or(-1),
+                report.heard_at_barge_in_ms.unwrap_or(-1)
+            );
+            Ok(())
         }
     }
 }

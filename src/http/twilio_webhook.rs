@@ -61,6 +61,43 @@ fn valid_call_sid(sid: &str) -> bool {
     sid.len() <= 64 && sid.starts_with("CA") && sid[2..].chars().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// Why a webhook was refused; the body is short and opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRefusal {
+    #[error("invalid signature")]
+    BadSignature,
+    #[error("missing or invalid CallSid")]
+    BadCallSid,
+}
+
+impl IntoResponse for WebhookRefusal {
+    fn into_response(self) -> Response {
+        let status = match self {
+            WebhookRefusal::BadSignature => StatusCode::FORBIDDEN,
+            WebhookRefusal::BadCallSid => StatusCode::BAD_REQUEST,
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// The CallSid of a webhook whose signature checks out.
+fn verified_call_sid<'a>(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &OriginalUri,
+    path: &'static str,
+    params: &'a [(String, String)],
+) -> Result<&'a str, WebhookRefusal> {
+    if !signature_ok(state, headers, path, uri.query(), params, Scheme::Http) {
+        state.deps.metrics.call_refused("bad_signature");
+        tracing::warn!(path, "webhook refused: invalid or missing X-Twilio-Signature");
+        return Err(WebhookRefusal::BadSignature);
+    }
+    param(params, "CallSid")
+        .filter(|s| valid_call_sid(s))
+        .ok_or(WebhookRefusal::BadCallSid)
+}
+
 /// The call arrives: connect it to a media stream, or refuse politely at capacity.
 pub async fn voice(
     State(state): State<AppState>,
@@ -68,16 +105,9 @@ pub async fn voice(
     uri: OriginalUri,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signature_ok(&state, &headers, VOICE_PATH, uri.query(), &params, Scheme::Http) {
-        state.deps.metrics.call_refused("bad_signature");
-        tracing::warn!(
-            path = VOICE_PATH,
-            "webhook refused: invalid or missing X-Twilio-Signature"
-        );
-        return (StatusCode::FORBIDDEN, "invalid signature").into_response();
-    }
-    let Some(call_sid) = param(&params, "CallSid").filter(|s| valid_call_sid(s)) else {
-        return (StatusCode::BAD_REQUEST, "missing or invalid CallSid").into_response();
+    let call_sid = match verified_call_sid(&state, &headers, &uri, VOICE_PATH, &params) {
+        Ok(sid) => sid,
+        Err(refusal) => return refusal.into_response(),
     };
     let settings = &state.deps.settings;
     if state.shutdown.is_draining() || state.calls.available_permits() == 0 {
@@ -114,16 +144,9 @@ pub async fn next(
     uri: OriginalUri,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signature_ok(&state, &headers, NEXT_PATH, uri.query(), &params, Scheme::Http) {
-        state.deps.metrics.call_refused("bad_signature");
-        tracing::warn!(
-            path = NEXT_PATH,
-            "webhook refused: invalid or missing X-Twilio-Signature"
-        );
-        return (StatusCode::FORBIDDEN, "invalid signature").into_response();
-    }
-    let Some(call_sid) = param(&params, "CallSid").filter(|s| valid_call_sid(s)) else {
-        return (StatusCode::BAD_REQUEST, "missing or invalid CallSid").into_response();
+    let call_sid = match verified_call_sid(&state, &headers, &uri, NEXT_PATH, &params) {
+        Ok(sid) => sid,
+        Err(refusal) => return refusal.into_response(),
     };
     let step = state.deps.registry.take_next_step(call_sid);
     tracing::info!(call_sid, step = ?step, "answering the step after the stream");

@@ -175,7 +175,16 @@ impl FakeRealtime {
     /// # Errors
     /// When the loopback listener cannot be bound.
     pub async fn start(config: FakeRealtimeConfig) -> anyhow::Result<FakeRealtime> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
+        Self::start_on(config, 0).await
+    }
+
+    /// Binds `127.0.0.1:<port>` (0 = any free port) and starts accepting upgrades; a fixed port lets a
+    /// separately started server be pointed at the fake (`voicegate simulate --server`).
+    ///
+    /// # Errors
+    /// When the loopback listener cannot be bound.
+    pub async fn start_on(config: FakeRealtimeConfig, port: u16) -> anyhow::Result<FakeRealtime> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .context("binding the fake realtime listener")?;
         let addr = listener.local_addr().context("reading the fake listener address")?;

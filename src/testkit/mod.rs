@@ -5,5 +5,6 @@
 
 pub mod fake_realtime;
 pub mod log_capture;
+pub mod simulate;
 pub mod twilio_caller;
 pub mod webhook;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::timeout;
 use voicegate::clock::ManualClock;
+use voicegate::testkit::fake_realtime::FakeSession;
 use voicegate::testkit::twilio_caller::{TwilioCaller, TwilioCallerConfig};
 
 use crate::helpers::*;
@@ -22,9 +23,7 @@ async fn assert_refused<F, Fut>(
     F: FnOnce(TwilioCaller) -> Fut,
     Fut: std::future::Future<Output = TwilioCaller>,
 {
-    let mut healthy = app.twilio_call(&call_sid(9000 + n)).await;
-    let mut healthy_fake = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
-    healthy_fake.wait_for("session.update").await.unwrap();
+    let healthy = HealthyCall::open(app, 9000 + n).await;
 
     let mut config = app.call_config(&call_sid(n)).await;
     prepare(&mut config);
@@ -40,16 +39,35 @@ async fn assert_refused<F, Fut>(
         "close reason {got_reason:?} should mention {reason:?}"
     );
 
-    // The healthy call still passes audio, and the server still answers.
-    healthy.send_audio_fast(&pattern(42, 3), 0).await.unwrap();
-    timeout(GUARD, async {
-        while healthy_fake.appended_audio().len() < 480 {
-            healthy_fake.wait_for("input_audio_buffer.append").await.unwrap();
-        }
-    })
-    .await
-    .expect("healthy call unaffected");
-    assert_eq!(app.get("/healthz").await.status, 200);
+    healthy.still_works(app).await;
+}
+
+/// A call that stays live while another call misbehaves.
+struct HealthyCall {
+    caller: TwilioCaller,
+    upstream: FakeSession,
+}
+
+impl HealthyCall {
+    async fn open(app: &TestApp, n: u32) -> HealthyCall {
+        let caller = app.twilio_call(&call_sid(n)).await;
+        let mut upstream = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
+        upstream.wait_for("session.update").await.unwrap();
+        HealthyCall { caller, upstream }
+    }
+
+    /// It still passes audio, and the server still answers.
+    async fn still_works(mut self, app: &TestApp) {
+        self.caller.send_audio_fast(&pattern(42, 3), 0).await.unwrap();
+        timeout(GUARD, async {
+            while self.upstream.appended_audio().len() < 480 {
+                self.upstream.wait_for("input_audio_buffer.append").await.unwrap();
+            }
+        })
+        .await
+        .expect("healthy call unaffected");
+        assert_eq!(app.get("/healthz").await.status, 200);
+    }
 }
 
 #[tokio::test]
@@ -110,9 +128,7 @@ async fn media_before_start_is_refused() {
 #[tokio::test]
 async fn oversized_frame_is_refused() {
     let app = spawn_app().await;
-    let mut healthy = app.twilio_call(&call_sid(9004)).await;
-    let mut healthy_fake = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
-    healthy_fake.wait_for("session.update").await.unwrap();
+    let healthy = HealthyCall::open(&app, 9004).await;
     let mut bad = app.twilio_call(&call_sid(4)).await;
     let big = format!(
         r#"{{"event":"media","media":{{"timestamp":"0","payload":"{}"}}}}"#,
@@ -131,14 +147,7 @@ async fn oversized_frame_is_refused() {
     })
     .await
     .expect("the reason is logged");
-    healthy.send_audio_fast(&pattern(42, 3), 0).await.unwrap();
-    timeout(GUARD, async {
-        while healthy_fake.appended_audio().len() < 480 {
-            healthy_fake.wait_for("input_audio_buffer.append").await.unwrap();
-        }
-    })
-    .await
-    .expect("healthy call unaffected");
+    healthy.still_works(&app).await;
 }
 
 #[tokio::test]

@@ -7,3 +7,4 @@ mod bad_input;
 mod call_twilio;
 mod lifecycle;
 mod signatures;
+mod simulate;

@@ -10,6 +10,28 @@ use voicegate::transport::twilio::signature;
 
 use crate::helpers::*;
 
+/// Twilio's signature for `url` over `params`.
+fn sign(url: &str, params: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<(String, String)> = params.clone().into_iter().collect();
+    signature::compute(AUTH_TOKEN.as_bytes(), url, &pairs)
+}
+
+/// POST `params` to `/twilio/voice` with exactly this signature header.
+async fn post_voice_signed_as(app: &TestApp, params: &BTreeMap<String, String>, sig: String) -> u16 {
+    let body: Vec<(String, String)> = params.clone().into_iter().collect();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(body)
+        .finish();
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
+        ("X-Twilio-Signature", sig),
+    ];
+    webhook::request(&app.base, "POST", "/twilio/voice", &headers, &body)
+        .await
+        .unwrap()
+        .status
+}
+
 #[tokio::test]
 async fn webhook_accepts_twilio_signature_and_rejects_missing_or_tampered() {
     let app = spawn_app().await;
@@ -18,70 +40,25 @@ async fn webhook_accepts_twilio_signature_and_rejects_missing_or_tampered() {
     assert_eq!(app.post_voice(&params, false).await.status, 403, "missing signature");
 
     // Signed for one `From`, sent with another.
-    let good = signature::compute(
-        AUTH_TOKEN.as_bytes(),
-        &format!("{PUBLIC_BASE}/twilio/voice"),
-        &params.clone().into_iter().collect::<Vec<_>>(),
-    );
+    let good = sign(&format!("{PUBLIC_BASE}/twilio/voice"), &params);
     let mut tampered = params.clone();
     tampered.insert("From".into(), "+15559999999".into());
-    let body = tampered
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.replace('+', "%2B")))
-        .collect::<Vec<_>>()
-        .join("&");
-    let r = webhook::request(
-        &app.base,
-        "POST",
-        "/twilio/voice",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-            ("X-Twilio-Signature", good.clone()),
-        ],
-        &body,
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status, 403, "tampered parameter");
-
-    // Signed over another URL (the loopback one the server sees) is refused.
-    let wrong_url = signature::compute(
-        AUTH_TOKEN.as_bytes(),
-        &format!("{}/twilio/voice", app.base),
-        &params.clone().into_iter().collect::<Vec<_>>(),
+    assert_eq!(
+        post_voice_signed_as(&app, &tampered, good.clone()).await,
+        403,
+        "tampered parameter"
     );
-    let body = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.replace('+', "%2B")))
-        .collect::<Vec<_>>()
-        .join("&");
-    let r = webhook::request(
-        &app.base,
-        "POST",
-        "/twilio/voice",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-            ("X-Twilio-Signature", wrong_url),
-        ],
-        &body,
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status, 403, "signature over the internal URL");
+
+    // Signed over the loopback URL the server sees, not the public one Twilio uses.
+    let internal = sign(&format!("{}/twilio/voice", app.base), &params);
+    assert_eq!(
+        post_voice_signed_as(&app, &params, internal).await,
+        403,
+        "signature over the internal URL"
+    );
+
     // The same body with the right signature passes: only the signature differed.
-    let r = webhook::request(
-        &app.base,
-        "POST",
-        "/twilio/voice",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-            ("X-Twilio-Signature", good),
-        ],
-        &body,
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status, 200);
+    assert_eq!(post_voice_signed_as(&app, &params, good).await, 200);
     let metrics = app.get("/metrics").await.body;
     assert!(
         metrics.contains(r#"voicegate_calls_refused_total{reason="bad_signature"} 3"#),
@@ -93,30 +70,8 @@ async fn webhook_accepts_twilio_signature_and_rejects_missing_or_tampered() {
 async fn webhook_signed_with_the_default_port_is_accepted() {
     let app = spawn_app().await;
     let params = call_params(&call_sid(2));
-    let pairs: Vec<(String, String)> = params.clone().into_iter().collect();
-    let sig = signature::compute(
-        AUTH_TOKEN.as_bytes(),
-        "https://voice.test.example:443/twilio/voice",
-        &pairs,
-    );
-    let body = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.replace('+', "%2B")))
-        .collect::<Vec<_>>()
-        .join("&");
-    let r = webhook::request(
-        &app.base,
-        "POST",
-        "/twilio/voice",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-            ("X-Twilio-Signature", sig),
-        ],
-        &body,
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status, 200, "{}", r.body);
+    let with_port = sign("https://voice.test.example:443/twilio/voice", &params);
+    assert_eq!(post_voice_signed_as(&app, &params, with_port).await, 200);
 }
 
 #[tokio::test]
