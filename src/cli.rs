@@ -25,6 +25,18 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Apply database migrations (as `database.migration_url` when set) and grant the runtime role.
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The HIPAA audit log.
+    Audit {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// A scripted call end to end with no API key: the server in-process (or a running one),
     /// a Twilio-protocol caller and the fake realtime peer. Prints a timeline.
     #[cfg(feature = "testkit")]
@@ -48,6 +60,17 @@ enum Command {
     },
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum AuditCommand {
+    /// Walk the whole chain and every checkpoint; print OK with the count, or the first break.
+    Verify,
+    /// Write one call's audit records as JSON lines (stdout), for auditors.
+    Export {
+        #[arg(long = "call")]
+        call_id: String,
+    },
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command.unwrap_or(Command::Serve {
         config: None,
@@ -63,6 +86,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "voicegate listening");
             app.run_until_stopped(voicegate::shutdown::signal()).await
         }
+        Command::Migrate { config } => {
+            telemetry::init(telemetry::subscriber("info", std::io::stderr));
+            let mut settings = Settings::load(config.as_deref()).context("loading configuration")?;
+            settings.ensure_keys().context("preparing keys")?;
+            let url = match &settings.database.migration_url {
+                Some(u) => secrecy::ExposeSecret::expose_secret(u).to_owned(),
+                None => settings.database_url(),
+            };
+            let db = voicegate::storage::Db::connect(&url, 2, std::time::Duration::from_secs(10))
+                .await
+                .context("connecting to the database")?;
+            db.migrate().await.context("applying migrations")?;
+            if let Some(role) = &settings.database.runtime_role {
+                db.grant_runtime(role).await.context("granting the runtime role")?;
+            }
+            println!("migrations applied ({:?})", db.backend());
+            Ok(())
+        }
+        Command::Audit { config, command } => audit(config, command).await,
         #[cfg(feature = "testkit")]
         Command::Simulate {
             config,
@@ -91,6 +133,53 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 report.truncated_at_ms.unwrap_or(-1),
                 report.heard_at_barge_in_ms.unwrap_or(-1)
             );
+            Ok(())
+        }
+    }
+}
+
+/// `voicegate audit …`: exit status 0 = OK, 1 = a break was found (or the export failed).
+async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result<()> {
+    use voicegate::audit::verify::{self, Verdict};
+    telemetry::init(telemetry::subscriber("warn", std::io::stderr));
+    let mut settings = Settings::load(config.as_deref()).context("loading configuration")?;
+    settings.ensure_keys().context("preparing keys")?;
+    let db = voicegate::storage::Db::connect(&settings.database_url(), 2, std::time::Duration::from_secs(10))
+        .await
+        .context("connecting to the database")?;
+    match command {
+        AuditCommand::Verify => {
+            let blobs = voicegate::storage::open_blobs(&settings)
+                .await
+                .context("opening the blob store")?;
+            let keys: Vec<_> = settings.secrets.audit_checkpoint_key.iter().cloned().collect();
+            let started = std::time::Instant::now();
+            match verify::verify(&db, &blobs, &keys)
+                .await
+                .context("reading the audit chain")?
+            {
+                Verdict::Ok(summary) => {
+                    println!(
+                        "OK: {} records, {} checkpoints verified, head {} ({:.2} s)",
+                        summary.length,
+                        summary.checkpoints_checked,
+                        summary.head_hash_hex,
+                        started.elapsed().as_secs_f64()
+                    );
+                    Ok(())
+                }
+                Verdict::Broken(b) => {
+                    println!("BROKEN at index {}: {:?}", b.index, b.kind);
+                    std::process::exit(1);
+                }
+            }
+        }
+        AuditCommand::Export { call_id } => {
+            let mut out = std::io::stdout().lock();
+            let n = verify::export_call(&db, &call_id, &mut out)
+                .await
+                .context("exporting")?;
+            eprintln!("{n} records exported");
             Ok(())
         }
     }

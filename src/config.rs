@@ -90,9 +90,31 @@ impl<'de> Deserialize<'de> for KeyedSecret {
 pub struct Settings {
     pub server: ServerSettings,
     pub secrets: SecretSettings,
+    pub database: DatabaseSettings,
+    pub audit: AuditSettings,
     pub twilio: TwilioSettings,
     pub realtime: RealtimeSettings,
     pub call: CallSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`; None = SQLite file under the data directory.
+    pub url: Option<SecretString>,
+    /// Schema owner used by `voicegate migrate` (PostgreSQL); None = `url`.
+    pub migration_url: Option<SecretString>,
+    /// Role `voicegate migrate` grants runtime rights to (PostgreSQL).
+    pub runtime_role: Option<String>,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditSettings {
+    /// Write a signed checkpoint every this many records.
+    pub checkpoint_every: u64,
+    /// Retry interval for records spooled while the database was unavailable.
+    pub spool_retry_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +142,12 @@ pub struct SecretSettings {
     pub generate_missing: bool,
     /// Signs the per-call stream tokens passed through Twilio.
     pub call_token_key: Option<KeyedSecret>,
+    /// Keys [`crate::telemetry::PhiRef`] hashes.
+    pub phi_hash_key: Option<KeyedSecret>,
+    /// Signs audit checkpoints.
+    pub audit_checkpoint_key: Option<KeyedSecret>,
+    /// Master key of the encrypted local blob store (64 hex digits).
+    pub blob_master_key: Option<KeyedSecret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,8 +293,27 @@ impl Settings {
         if self.twilio.validate_signatures && self.twilio.auth_token.is_none() && !self.secrets.generate_missing {
             return invalid("twilio.auth_token", "required when signatures are validated");
         }
-        if self.call_token_key_required() && !self.secrets.generate_missing {
-            return invalid("secrets.call_token_key", "required (generate_missing is off)");
+        if !self.secrets.generate_missing {
+            let required = [
+                ("secrets.call_token_key", self.secrets.call_token_key.is_none()),
+                ("secrets.phi_hash_key", self.secrets.phi_hash_key.is_none()),
+                (
+                    "secrets.audit_checkpoint_key",
+                    self.secrets.audit_checkpoint_key.is_none(),
+                ),
+                ("secrets.blob_master_key", self.secrets.blob_master_key.is_none()),
+            ];
+            if let Some((key, _)) = required.iter().find(|(_, missing)| *missing) {
+                return invalid(key, "required (generate_missing is off)");
+            }
+        }
+        if let Some(k) = &self.secrets.blob_master_key
+            && !(k.bytes().len() == 64 && k.bytes().iter().all(u8::is_ascii_hexdigit))
+        {
+            return invalid("secrets.blob_master_key", "must be 64 hex digits (32 bytes)");
+        }
+        if self.audit.checkpoint_every == 0 {
+            return invalid("audit.checkpoint_every", "must be at least 1");
         }
         if self.server.max_concurrent_calls == 0 {
             return invalid("server.max_concurrent_calls", "must be at least 1");
@@ -290,8 +337,15 @@ impl Settings {
         Ok(())
     }
 
-    fn call_token_key_required(&self) -> bool {
-        self.secrets.call_token_key.is_none()
+    /// The database URL: configured, or the SQLite file under the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("voicegate.db").display()
+            ),
+        }
     }
 
     /// `public_base_url` without a trailing slash.
@@ -309,8 +363,15 @@ impl Settings {
             return Ok(());
         }
         let dir = self.server.data_dir.join("keys");
-        if self.secrets.call_token_key.is_none() {
-            self.secrets.call_token_key = Some(load_or_generate(&dir, "call-token")?);
+        for (slot, name) in [
+            (&mut self.secrets.call_token_key, "call-token"),
+            (&mut self.secrets.phi_hash_key, "phi-hash"),
+            (&mut self.secrets.audit_checkpoint_key, "audit-checkpoint"),
+            (&mut self.secrets.blob_master_key, "blob-master"),
+        ] {
+            if slot.is_none() {
+                *slot = Some(load_or_generate(&dir, name)?);
+            }
         }
         if self.twilio.auth_token.is_none() && self.twilio.validate_signatures {
             self.twilio.auth_token = Some(load_or_generate(&dir, "twilio-auth-token")?);

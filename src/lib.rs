@@ -11,6 +11,8 @@
 //! - [`call`]: one task per call: media clock, playout, state, session loop, registry.
 //! - [`audio`]: μ-law, resampling, pre-rendered prompts.
 //! - [`recording`]: the recorder contract on the media clock.
+//! - [`storage`]: SQLite/PostgreSQL (calls, next steps, audit table) and the encrypted blob store.
+//! - [`audit`]: the hash-chained HIPAA audit log, checkpoints, verification.
 //! - [`clock`]: injectable wall clock.
 //! - `testkit` (feature): fake realtime peer, Twilio caller, log capture, simulator.
 //!
@@ -25,6 +27,7 @@
 //! ```
 
 pub mod audio;
+pub mod audit;
 pub mod call;
 pub mod clock;
 pub mod config;
@@ -34,6 +37,7 @@ pub mod realtime;
 pub mod recording;
 pub mod shutdown;
 pub mod startup;
+pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

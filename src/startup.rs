@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::audio::asset::Prompt;
+use crate::audit::AuditLog;
+use crate::audit::spool::Spool;
 use crate::call::CallDeps;
 use crate::call::registry::CallRegistry;
 use crate::clock::{SharedClock, SystemClock};
@@ -19,6 +21,7 @@ use crate::config::Settings;
 use crate::http;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::storage;
 
 /// State shared by every handler.
 #[derive(Debug, Clone)]
@@ -65,6 +68,28 @@ impl Application {
         }
         let disclosure = Prompt::disclosure(&settings.call.disclosure_text, settings.call.disclosure_wav.as_deref())
             .context("rendering the recording disclosure")?;
+        let db = storage::open_database(&settings)
+            .await
+            .context("opening the database")?;
+        let blobs = storage::open_blobs(&settings).await.context("opening the blob store")?;
+        let spool = Spool::open(settings.server.data_dir.join("audit-spool")).context("opening the audit spool")?;
+        let checkpoint_key = settings
+            .secrets
+            .audit_checkpoint_key
+            .clone()
+            .context("no audit checkpoint key")?;
+        let audit = Arc::new(AuditLog::new(
+            db.clone(),
+            spool,
+            blobs,
+            checkpoint_key,
+            settings.audit.checkpoint_every,
+            clock.clone(),
+        ));
+        // Records spooled while the database was down (possibly by a previous run) go in first.
+        if let Err(e) = audit.drain_spool().await {
+            tracing::warn!(error.message = %e, "spooled audit records could not be appended yet; will retry");
+        }
         let addr = SocketAddr::new(settings.server.host, settings.server.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -74,9 +99,11 @@ impl Application {
             deps: CallDeps {
                 settings: Arc::new(settings),
                 metrics: Arc::new(Metrics::new()),
-                registry: Arc::new(CallRegistry::default()),
+                registry: Arc::new(CallRegistry::new(db.clone(), clock.clone())),
                 clock,
                 disclosure: Arc::new(disclosure),
+                db,
+                audit,
             },
             calls,
             shutdown: Shutdown::default(),
@@ -115,6 +142,10 @@ impl Application {
         let settings = state.deps.settings.clone();
         let shutdown = state.shutdown.clone();
         let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let spool_retry = state.deps.audit.clone().spawn_spool_retry(
+            Duration::from_secs(settings.audit.spool_retry_secs.max(1)),
+            shutdown.root.child_token(),
+        );
         let drain = {
             let shutdown = shutdown.clone();
             let registry = state.deps.registry.clone();
@@ -150,6 +181,12 @@ impl Application {
             })
             .await
             .context("HTTP server failed")?;
+        shutdown.root.cancel();
+        let _ = spool_retry.await;
+        if let Err(e) = state.deps.audit.checkpoint_now().await {
+            tracing::warn!(error.message = %e, "final audit checkpoint could not be written");
+        }
+        state.deps.db.close().await;
         tracing::info!("stopped");
         Ok(())
     }

@@ -13,9 +13,11 @@ pub mod twilio;
 use std::sync::Arc;
 
 use crate::audio::asset::Prompt;
+use crate::audit::AuditLog;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::storage::Db;
 use registry::CallRegistry;
 
 /// Our own id for a call (random, not derived from anything the caller or Twilio sent).
@@ -60,4 +62,6 @@ pub struct CallDeps {
     pub registry: Arc<CallRegistry>,
     pub clock: SharedClock,
     pub disclosure: Arc<Prompt>,
+    pub db: Db,
+    pub audit: Arc<AuditLog>,
 }

@@ -1,13 +1,12 @@
-//! Live calls and the next TwiML step of each ended stream.
+//! The next TwiML step of each ended stream.
 //!
 //! When a session ends it records what Twilio should do next for that CallSid (a goodbye, "the
 //! assistant is unavailable", or a transfer to staff); Twilio then follows the `<Redirect>` after
-//! `</Connect>` to `/twilio/voice/next`, which answers it. Entries expire, so calls that hung up
-//! (and never fetch their next step) leave nothing behind.
-//!
-//! This store is in process memory, which is correct for one node. Behind a load balancer the
-//! redirect may reach another replica, so the storage issue moves it into the database behind the
-//! same methods.
+//! `</Connect>` to `/twilio/voice/next`, which answers it. Steps live in the database, because
+//! behind a load balancer the redirect may reach another replica; if the database is down when a
+//! step is recorded, it is kept in this process's memory instead (this replica can still answer,
+//! and the caller hears the spoken default anywhere else). Steps expire, so calls that hung up
+//! leave nothing behind.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,21 +15,74 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// How long a recorded next step waits for Twilio's redirect.
-const NEXT_STEP_TTL: Duration = Duration::from_secs(300);
+use crate::clock::SharedClock;
+use crate::storage::{Db, next_steps};
 
-/// Upper bound on remembered next steps: a flood of short calls cannot grow memory without bound.
-const MAX_NEXT_STEPS: usize = 100_000;
+/// How long a step kept in memory (database down) waits for Twilio's redirect.
+const MEMORY_TTL: Duration = Duration::from_secs(300);
+
+/// Upper bound on steps kept in memory: a flood of short calls cannot grow memory without bound.
+const MAX_MEMORY_STEPS: usize = 10_000;
+
+/// Why a call is being ended with a goodbye.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Farewell {
+    /// The caller stayed silent.
+    Idle,
+    /// The maximum call length was reached.
+    MaxDuration,
+    /// The server is shutting down.
+    Shutdown,
+    /// The conversation is over.
+    Normal,
+}
+
+impl Farewell {
+    pub fn text(self) -> &'static str {
+        match self {
+            Farewell::Idle => script::IDLE_GOODBYE,
+            Farewell::MaxDuration => script::MAX_DURATION,
+            Farewell::Shutdown => script::SHUTDOWN,
+            Farewell::Normal => script::GOODBYE,
+        }
+    }
+}
 
 /// What Twilio does after the media stream closes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextStep {
-    /// Say this and hang up.
-    Goodbye(&'static str),
+    /// Say goodbye and hang up.
+    Goodbye(Farewell),
     /// The assistant could not continue: apologise, then the staff line or a hang-up.
     Unavailable,
     /// Connect the caller to the staff number.
     TransferToStaff,
+}
+
+impl NextStep {
+    /// Stable text form for the database.
+    pub fn encode(&self) -> &'static str {
+        match self {
+            NextStep::Goodbye(Farewell::Idle) => "goodbye:idle",
+            NextStep::Goodbye(Farewell::MaxDuration) => "goodbye:max_duration",
+            NextStep::Goodbye(Farewell::Shutdown) => "goodbye:shutdown",
+            NextStep::Goodbye(Farewell::Normal) => "goodbye:normal",
+            NextStep::Unavailable => "unavailable",
+            NextStep::TransferToStaff => "transfer",
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<NextStep> {
+        Some(match s {
+            "goodbye:idle" => NextStep::Goodbye(Farewell::Idle),
+            "goodbye:max_duration" => NextStep::Goodbye(Farewell::MaxDuration),
+            "goodbye:shutdown" => NextStep::Goodbye(Farewell::Shutdown),
+            "goodbye:normal" => NextStep::Goodbye(Farewell::Normal),
+            "unavailable" => NextStep::Unavailable,
+            "transfer" => NextStep::TransferToStaff,
+            _ => return None,
+        })
+    }
 }
 
 /// Spoken texts, fixed and PHI-free.
@@ -47,54 +99,83 @@ pub mod script {
 }
 
 #[derive(Debug, Default)]
-struct Inner {
-    next_steps: HashMap<String, (NextStep, Instant)>,
+struct Local {
+    /// Steps this replica recorded and Twilio has not fetched yet (shutdown waits for them).
+    pending: HashMap<String, Instant>,
+    /// Steps kept here because the database was down.
+    fallback: HashMap<String, (NextStep, Instant)>,
 }
 
 /// Shared registry (one per server, in `AppState`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CallRegistry {
-    inner: Mutex<Inner>,
-    /// Woken whenever a next step is taken (shutdown waits for pending ones).
+    db: Db,
+    clock: SharedClock,
+    local: Mutex<Local>,
+    /// Woken whenever a step is taken.
     taken: Notify,
 }
 
 impl CallRegistry {
-    /// Record the next step for `call_sid`.
-    pub fn set_next_step(&self, call_sid: &str, step: NextStep) {
-        let now = Instant::now();
-        // Never held across an await.
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner
-            .next_steps
-            .retain(|_, (_, at)| now.duration_since(*at) < NEXT_STEP_TTL);
-        if inner.next_steps.len() >= MAX_NEXT_STEPS {
-            tracing::warn!("next-step table full; dropping the oldest entries");
-            let mut by_age: Vec<_> = inner.next_steps.iter().map(|(k, (_, at))| (*at, k.clone())).collect();
-            by_age.sort();
-            for (_, k) in by_age.into_iter().take(MAX_NEXT_STEPS / 10) {
-                inner.next_steps.remove(&k);
-            }
+    pub fn new(db: Db, clock: SharedClock) -> CallRegistry {
+        CallRegistry {
+            db,
+            clock,
+            local: Mutex::new(Local::default()),
+            taken: Notify::new(),
         }
-        inner.next_steps.insert(call_sid.to_owned(), (step, now));
     }
 
-    /// Take the next step for `call_sid` (None when nothing was recorded).
-    pub fn take_next_step(&self, call_sid: &str) -> Option<NextStep> {
-        let step = {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            inner.next_steps.remove(call_sid).map(|(s, _)| s)
+    fn local(&self) -> std::sync::MutexGuard<'_, Local> {
+        // Never held across an await; a poisoned lock still holds consistent maps.
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Record the next step for `call_sid`.
+    pub async fn set_next_step(&self, call_sid: &str, step: NextStep) {
+        let now = Instant::now();
+        let stored = next_steps::set(&self.db, call_sid, &step, self.clock.now_unix_ms()).await;
+        let mut local = self.local();
+        local.pending.retain(|_, at| now.duration_since(*at) < MEMORY_TTL);
+        local.fallback.retain(|_, (_, at)| now.duration_since(*at) < MEMORY_TTL);
+        if local.pending.len() < MAX_MEMORY_STEPS {
+            local.pending.insert(call_sid.to_owned(), now);
+        }
+        if let Err(e) = stored {
+            tracing::warn!(call_sid, error.message = %e, "next step kept in memory: database unavailable");
+            if local.fallback.len() < MAX_MEMORY_STEPS {
+                local.fallback.insert(call_sid.to_owned(), (step, now));
+            }
+        }
+    }
+
+    /// Take the next step for `call_sid` (None when nothing was recorded or it expired).
+    pub async fn take_next_step(&self, call_sid: &str) -> Option<NextStep> {
+        let remembered = {
+            let mut local = self.local();
+            local.pending.remove(call_sid);
+            local.fallback.remove(call_sid).map(|(s, _)| s)
+        };
+        let step = match remembered {
+            Some(step) => Some(step),
+            None => match next_steps::take(&self.db, call_sid, self.clock.now_unix_ms()).await {
+                Ok(step) => step,
+                Err(e) => {
+                    tracing::warn!(call_sid, error.message = %e, "next step unavailable: database unavailable");
+                    None
+                }
+            },
         };
         self.taken.notify_waiters();
         step
     }
 
-    /// Next steps recorded and not yet fetched.
+    /// Steps this replica recorded that Twilio has not fetched yet.
     pub fn pending_next_steps(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).next_steps.len()
+        self.local().pending.len()
     }
 
-    /// Wait until every recorded next step was fetched, or `deadline` passes (shutdown).
+    /// Wait until every step this replica recorded was fetched, or `deadline` passes (shutdown).
     pub async fn wait_next_steps_taken(&self, deadline: Instant) {
         loop {
             let taken = self.taken.notified();
@@ -113,19 +194,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_step_is_answered_once() {
-        let r = CallRegistry::default();
-        r.set_next_step("CA1", NextStep::Unavailable);
-        assert_eq!(r.take_next_step("CA1"), Some(NextStep::Unavailable));
-        assert_eq!(r.take_next_step("CA1"), None);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn steps_expire() {
-        let r = CallRegistry::default();
-        r.set_next_step("CA1", NextStep::Unavailable);
-        tokio::time::advance(NEXT_STEP_TTL + Duration::from_secs(1)).await;
-        r.set_next_step("CA2", NextStep::Unavailable);
-        assert_eq!(r.pending_next_steps(), 1);
+    fn every_step_round_trips_through_its_encoding() {
+        for step in [
+            NextStep::Goodbye(Farewell::Idle),
+            NextStep::Goodbye(Farewell::MaxDuration),
+            NextStep::Goodbye(Farewell::Shutdown),
+            NextStep::Goodbye(Farewell::Normal),
+            NextStep::Unavailable,
+            NextStep::TransferToStaff,
+        ] {
+            assert_eq!(NextStep::decode(step.encode()), Some(step));
+        }
+        assert_eq!(NextStep::decode("dial:+1555"), None);
     }
 }

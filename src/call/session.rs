@@ -21,8 +21,9 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::mulaw;
+use crate::audit::{Actor, AuditEvent, AuditOutcome};
 use crate::call::clock::{MarkOutcome, MediaClock, Playout};
-use crate::call::registry::{NextStep, script};
+use crate::call::registry::{Farewell, NextStep};
 use crate::call::state::{CallState, LogEntry, ResponseRequest, Speaker, truncation_ms};
 use crate::call::{CallDeps, CallId};
 use crate::realtime::client::{UpstreamClosed, UpstreamError, UpstreamEvent, UpstreamHandle};
@@ -96,9 +97,9 @@ impl Outcome {
             Outcome::CallerProtocol(_) | Outcome::UpstreamUnavailable(_) | Outcome::UpstreamLost(_) => {
                 Some(NextStep::Unavailable)
             }
-            Outcome::Idle => Some(NextStep::Goodbye(script::IDLE_GOODBYE)),
-            Outcome::MaxDuration => Some(NextStep::Goodbye(script::MAX_DURATION)),
-            Outcome::Shutdown => Some(NextStep::Goodbye(script::SHUTDOWN)),
+            Outcome::Idle => Some(NextStep::Goodbye(Farewell::Idle)),
+            Outcome::MaxDuration => Some(NextStep::Goodbye(Farewell::MaxDuration)),
+            Outcome::Shutdown => Some(NextStep::Goodbye(Farewell::Shutdown)),
         }
     }
 }
@@ -117,6 +118,75 @@ pub struct CallSummary {
     pub truncations: Vec<u32>,
     pub recorder: crate::recording::RecorderStats,
     pub log: Vec<LogEntry>,
+}
+
+/// The transport label of a leg format.
+pub fn transport_of(format: AudioFormat) -> &'static str {
+    match format {
+        AudioFormat::Pcmu => "twilio",
+        AudioFormat::Pcm24k => "browser",
+    }
+}
+
+/// The `call.ended` audit record, then the call row. The record is never lost: it is spooled
+/// when the database is down at hang-up; a failing row update is logged (the audit record carries
+/// the same facts).
+#[allow(clippy::too_many_arguments)]
+async fn record_call_end(
+    deps: &CallDeps,
+    id: &CallId,
+    call_sid: &str,
+    started_at_ms: u64,
+    transport: &'static str,
+    outcome: &Outcome,
+    disclosure_played: bool,
+    caller_frames: u64,
+    barge_ins: u64,
+) {
+    let ended_at_ms = deps.clock.now_unix_ms();
+    let start = crate::storage::calls::CallStart {
+        call_id: id.as_str(),
+        call_sid: Some(call_sid),
+        transport,
+        started_at_ms,
+    };
+    let end = crate::storage::calls::CallEnd {
+        call_id: id.as_str(),
+        ended_at_ms,
+        outcome: outcome.label(),
+        disclosure_played,
+        verified_patient_ref: None,
+        recording_location: None,
+        caller_frames,
+        barge_ins,
+        tool_calls: 0,
+    };
+    let event = AuditEvent {
+        actor: Actor::Agent {
+            call_id: id.to_string(),
+        },
+        action: "call.ended".into(),
+        call_id: Some(id.to_string()),
+        patient: None,
+        reason: None,
+        outcome: AuditOutcome::Success,
+        details: serde_json::json!({
+            "outcome": outcome.label(),
+            "transport": transport,
+            "disclosure_played": disclosure_played,
+            "duration_ms": ended_at_ms.saturating_sub(started_at_ms),
+            "caller_frames": caller_frames,
+            "barge_ins": barge_ins,
+        }),
+        at_ms: ended_at_ms,
+    };
+    if let Err(e) = deps.audit.append_or_spool(&event).await {
+        tracing::error!(call_id = %id, error.message = %e, "call.ended audit record could not be stored or spooled");
+    }
+    // The row last: once it shows the outcome, the audit record exists.
+    if let Err(e) = crate::storage::calls::finish(&deps.db, &start, &end).await {
+        tracing::warn!(call_id = %id, error.message = %e, "call row could not be completed");
+    }
 }
 
 /// Where the upstream connection stands.
@@ -151,6 +221,8 @@ enum IdleStage {
 pub struct Session {
     id: CallId,
     call_sid: String,
+    /// Wall-clock start (ms since the epoch), for the call row and audit records.
+    started_at_ms: u64,
     deps: CallDeps,
     format: AudioFormat,
     caller_rx: mpsc::Receiver<CallerInput>,
@@ -187,6 +259,7 @@ impl Session {
     pub fn new(
         id: CallId,
         call_sid: String,
+        started_at_ms: u64,
         deps: CallDeps,
         format: AudioFormat,
         caller_rx: mpsc::Receiver<CallerInput>,
@@ -202,6 +275,7 @@ impl Session {
         Session {
             id,
             call_sid,
+            started_at_ms,
             format,
             caller_rx,
             caller_tx,
@@ -699,6 +773,8 @@ impl Session {
             frames_buffered,
             barge_ins,
             truncations,
+            started_at_ms,
+            format,
             ..
         } = self;
         match upstream {
@@ -707,7 +783,7 @@ impl Session {
             Upstream::Gone => {}
         }
         if let Some(step) = outcome.next_step() {
-            deps.registry.set_next_step(&call_sid, step);
+            deps.registry.set_next_step(&call_sid, step).await;
         }
         let reason = match outcome {
             Outcome::HungUp | Outcome::CallerGone => "call ended",
@@ -725,6 +801,18 @@ impl Session {
         }
         let recorder = recorder.finish().await;
         deps.metrics.call_ended(outcome.label());
+        record_call_end(
+            &deps,
+            &id,
+            &call_sid,
+            started_at_ms,
+            transport_of(format),
+            &outcome,
+            disclosure_played,
+            caller_frames,
+            barge_ins,
+        )
+        .await;
         tracing::info!(
             call_id = %id,
             call_sid = %call_sid,

@@ -15,10 +15,12 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::mulaw;
+use crate::audit::{Actor, AuditEvent, AuditOutcome};
 use crate::call::session::{CallSummary, CallerInput, Session};
 use crate::call::{CallDeps, CallId};
 use crate::realtime::client;
 use crate::realtime::events::AudioFormat;
+use crate::storage::calls::{self, CallStart};
 use crate::transport::twilio::codec::{self, Inbound, Outbound, StartMeta};
 use crate::transport::twilio::token;
 use crate::transport::{CallerAudio, CallerCommand, CallerEvent, TransportError};
@@ -64,6 +66,8 @@ pub async fn run(
         }
     };
     tracing::info!(call_id = %id, call_sid = %start.call_sid, "media stream started");
+    let started_at_ms = deps.clock.now_unix_ms();
+    record_call_start(&deps, &id, &start.call_sid, started_at_ms).await;
     let (sink, stream) = socket.split();
     let (in_tx, in_rx) = mpsc::channel(CALLER_IN_QUEUE);
     let (out_tx, out_rx) = mpsc::channel(CALLER_OUT_QUEUE);
@@ -77,6 +81,7 @@ pub async fn run(
     let session = Session::new(
         id,
         start.call_sid.clone(),
+        started_at_ms,
         deps,
         AudioFormat::Pcmu,
         in_rx,
@@ -88,6 +93,40 @@ pub async fn run(
     let summary = session.run().await;
     reader.abort();
     Some(summary)
+}
+
+/// The call row and the `call.started` audit record (spooled if the database is down: the call
+/// goes on, since nothing has been disclosed yet).
+async fn record_call_start(deps: &CallDeps, id: &CallId, call_sid: &str, started_at_ms: u64) {
+    let start = CallStart {
+        call_id: id.as_str(),
+        call_sid: Some(call_sid),
+        transport: "twilio",
+        started_at_ms,
+    };
+    if let Err(e) = calls::insert_started(&deps.db, &start).await {
+        tracing::warn!(call_id = %id, error.message = %e, "call row could not be written at start");
+    }
+    let event = AuditEvent {
+        actor: Actor::Agent {
+            call_id: id.to_string(),
+        },
+        action: "call.started".into(),
+        call_id: Some(id.to_string()),
+        patient: None,
+        reason: None,
+        outcome: AuditOutcome::Success,
+        details: serde_json::json!({
+            "transport": "twilio",
+            "call_sid": call_sid,
+            // The disclosure starts playing now; `call.ended` records whether it was heard in full.
+            "disclosure": "playing",
+        }),
+        at_ms: started_at_ms,
+    };
+    if let Err(e) = deps.audit.append_or_spool(&event).await {
+        tracing::error!(call_id = %id, error.message = %e, "call.started audit record could not be stored or spooled");
+    }
 }
 
 /// Decrements the active-calls gauge and releases the call permit, however the task ends.

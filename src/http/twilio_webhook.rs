@@ -148,7 +148,7 @@ pub async fn next(
         Ok(sid) => sid,
         Err(refusal) => return refusal.into_response(),
     };
-    let step = state.deps.registry.take_next_step(call_sid);
+    let step = state.deps.registry.take_next_step(call_sid).await;
     tracing::info!(call_sid, step = ?step, "answering the step after the stream");
     xml(twiml::next_step(&state.deps.settings.twilio, step))
 }

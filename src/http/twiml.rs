@@ -55,7 +55,7 @@ pub fn busy(twilio: &TwilioSettings) -> String {
 /// The step after a stream ended.
 pub fn next_step(twilio: &TwilioSettings, step: Option<NextStep>) -> String {
     match step {
-        Some(NextStep::Goodbye(text)) => document(&format!("{}<Hangup/>", say(twilio, text))),
+        Some(NextStep::Goodbye(farewell)) => document(&format!("{}<Hangup/>", say(twilio, farewell.text()))),
         Some(NextStep::TransferToStaff) => document(&staff_or_goodbye(twilio)),
         // No step recorded: the stream never started or the session could not say; the caller
         // must still hear a real answer.

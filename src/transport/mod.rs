@@ -56,8 +56,8 @@ pub enum CallerCommand {
 pub enum TransportError {
     #[error("malformed JSON frame")]
     MalformedJson,
-    #[error("unknown event `{0}`")]
-    UnknownEvent(String),
+    #[error("unknown event")]
+    UnknownEvent,
     #[error("invalid base64 audio payload")]
     BadBase64,
     #[error("audio payload of {0} bytes exceeds the frame limit")]

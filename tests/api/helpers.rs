@@ -31,10 +31,7 @@ pub fn logs() -> LogCapture {
     CAPTURE
         .get_or_init(|| {
             let capture = LogCapture::default();
-            voicegate::telemetry::init(voicegate::telemetry::subscriber(
-                "info,voicegate=trace",
-                capture.clone(),
-            ));
+            voicegate::telemetry::init(voicegate::telemetry::subscriber("trace", capture.clone()));
             capture
         })
         .clone()
@@ -61,6 +58,8 @@ pub struct Options {
     pub gate_upstream: bool,
     /// A short disclosure (0.1 s) keeps real-time playout tests fast; false = the built-in one.
     pub short_disclosure: bool,
+    /// A PostgreSQL database to use instead of the SQLite default.
+    pub postgres: Option<PgDatabase>,
 }
 
 impl Default for Options {
@@ -69,6 +68,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             gate_upstream: false,
             short_disclosure: true,
+            postgres: None,
         }
     }
 }
@@ -95,6 +95,9 @@ pub async fn spawn_app_with(options: Options, tweak: impl FnOnce(&mut Settings))
     settings.twilio.auth_token = Some(KeyedSecret::parse(AUTH_TOKEN));
     settings.realtime.api_key = Some(KeyedSecret::parse(API_KEY));
     settings.realtime.url = fake.url();
+    if let Some(pg) = &options.postgres {
+        pg.configure(&mut settings);
+    }
     let mut gate = None;
     if options.gate_upstream {
         let notify = Arc::new(Notify::new());
@@ -258,4 +261,154 @@ pub fn pattern(seed: u8, frames: usize) -> Vec<u8> {
     (0..frames)
         .flat_map(|i| std::iter::repeat_n(((seed as usize + i * 7) % 254 + 1) as u8, 160))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database backends for the store and audit suites.
+
+/// A fresh PostgreSQL database with its own owner and runtime roles, created from the admin URL
+/// in `VOICEGATE_TEST_PG` (CI starts a throwaway cluster; see `.ci/run`).
+#[derive(Debug, Clone)]
+pub struct PgDatabase {
+    pub name: String,
+    pub owner_url: String,
+    pub runtime_url: String,
+    pub runtime_role: String,
+    pub admin_url: String,
+}
+
+/// The admin URL, or None with a printed reason on a developer machine. In CI a missing
+/// PostgreSQL is a failure, never a skip.
+pub fn pg_admin_url() -> Option<String> {
+    match std::env::var("VOICEGATE_TEST_PG") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!("CI must provide PostgreSQL: VOICEGATE_TEST_PG is not set"),
+        _ => {
+            eprintln!("SKIPPED (PostgreSQL): VOICEGATE_TEST_PG is not set; `.ci/run` shows how to start one");
+            None
+        }
+    }
+}
+
+impl PgDatabase {
+    /// Create the roles and the database.
+    pub async fn create() -> Option<PgDatabase> {
+        let admin_url = pg_admin_url()?;
+        let mut suffix = [0u8; 6];
+        getrandom::fill(&mut suffix).unwrap();
+        let suffix = voicegate::config::hex(&suffix);
+        let (name, owner, runtime) = (
+            format!("vg_{suffix}"),
+            format!("vg_owner_{suffix}"),
+            format!("vg_rt_{suffix}"),
+        );
+        let admin = sqlx::PgPool::connect(&admin_url)
+            .await
+            .expect("admin connection to PostgreSQL");
+        for sql in [
+            format!("CREATE ROLE {owner} LOGIN PASSWORD 'owner-pw'"),
+            format!("CREATE ROLE {runtime} LOGIN PASSWORD 'runtime-pw'"),
+            format!("CREATE DATABASE {name} OWNER {owner}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&admin)
+                .await
+                .expect("create test database");
+        }
+        admin.close().await;
+        let base = url::Url::parse(&admin_url).unwrap();
+        let with = |user: &str, pw: &str| {
+            let mut u = base.clone();
+            u.set_username(user).unwrap();
+            u.set_password(Some(pw)).unwrap();
+            u.set_path(&name);
+            u.to_string()
+        };
+        Some(PgDatabase {
+            owner_url: with(&owner, "owner-pw"),
+            runtime_url: with(&runtime, "runtime-pw"),
+            runtime_role: runtime,
+            name: name.clone(),
+            admin_url,
+        })
+    }
+
+    /// Point `settings` at this database: migrations as the owner, serve as the runtime role.
+    pub fn configure(&self, settings: &mut Settings) {
+        settings.database.url = Some(self.runtime_url.clone().into());
+        settings.database.migration_url = Some(self.owner_url.clone().into());
+        settings.database.runtime_role = Some(self.runtime_role.clone());
+    }
+
+    /// Refuse new connections and end existing ones: the database is "down" until `restore`.
+    pub async fn take_down(&self) {
+        let admin = sqlx::PgPool::connect(&self.admin_url).await.unwrap();
+        let name = &self.name;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(name)
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+    }
+
+    pub async fn restore(&self) {
+        let admin = sqlx::PgPool::connect(&self.admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            self.name
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        admin.close().await;
+    }
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Settings on a fresh data directory and a fresh database of `kind` (None: PostgreSQL skipped).
+pub async fn fresh_settings(kind: BackendKind) -> Option<(Settings, tempfile::TempDir, Option<PgDatabase>)> {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut settings = Settings::embedded().expect("embedded settings");
+    settings.server.port = 0;
+    settings.server.data_dir = data.path().to_path_buf();
+    let pg = match kind {
+        BackendKind::Sqlite => None,
+        BackendKind::Postgres => {
+            let pg = PgDatabase::create().await?;
+            pg.configure(&mut settings);
+            Some(pg)
+        }
+    };
+    settings.ensure_keys().expect("keys");
+    Some((settings, data, pg))
+}
+
+/// Declare `name_sqlite` and `name_postgres` tests running `body(BackendKind)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$body($crate::helpers::BackendKind::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$body($crate::helpers::BackendKind::Postgres).await;
+            }
+        }
+    };
 }

@@ -3,8 +3,11 @@
 
 mod helpers;
 
+mod audit;
 mod bad_input;
 mod call_twilio;
+mod cli;
 mod lifecycle;
+mod phi_leak;
 mod signatures;
 mod simulate;

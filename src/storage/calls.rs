@@ -1,0 +1,143 @@
+//! The calls table: one row per call, written at start and completed at the end.
+
+use crate::storage::{Db, StorageError};
+
+/// What is known when a call starts.
+#[derive(Debug, Clone)]
+pub struct CallStart<'a> {
+    pub call_id: &'a str,
+    pub call_sid: Option<&'a str>,
+    /// `twilio` or `browser`.
+    pub transport: &'static str,
+    pub started_at_ms: u64,
+}
+
+/// What is known when it ends. No PHI: the patient is a keyed reference.
+#[derive(Debug, Clone)]
+pub struct CallEnd<'a> {
+    pub call_id: &'a str,
+    pub ended_at_ms: u64,
+    pub outcome: &'static str,
+    pub disclosure_played: bool,
+    pub verified_patient_ref: Option<&'a str>,
+    pub recording_location: Option<&'a str>,
+    pub caller_frames: u64,
+    pub barge_ins: u64,
+    pub tool_calls: u64,
+}
+
+/// A call row as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CallRow {
+    pub call_id: String,
+    pub call_sid: Option<String>,
+    pub transport: String,
+    pub started_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub outcome: Option<String>,
+    pub disclosure_played: bool,
+    pub verified_patient_ref: Option<String>,
+    pub recording_location: Option<String>,
+    pub caller_frames: i64,
+    pub barge_ins: i64,
+    pub tool_calls: i64,
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Insert the row of a starting call.
+///
+/// # Errors
+/// The database is unavailable or the id already exists.
+pub async fn insert_started(db: &Db, c: &CallStart<'_>) -> Result<(), StorageError> {
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query("INSERT INTO calls (call_id, call_sid, transport, started_at_ms) VALUES (?, ?, ?, ?)")
+                .bind(c.call_id)
+                .bind(c.call_sid)
+                .bind(c.transport)
+                .bind(i(c.started_at_ms))
+                .execute(pool)
+                .await?;
+        }
+        Db::Postgres(pool) => {
+            sqlx::query("INSERT INTO calls (call_id, call_sid, transport, started_at_ms) VALUES ($1, $2, $3, $4)")
+                .bind(c.call_id)
+                .bind(c.call_sid)
+                .bind(c.transport)
+                .bind(i(c.started_at_ms))
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Complete the row of an ended call (inserting it if the start was never written).
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn finish(db: &Db, start: &CallStart<'_>, e: &CallEnd<'_>) -> Result<(), StorageError> {
+    const SQLITE: &str = "INSERT INTO calls (call_id, call_sid, transport, started_at_ms, ended_at_ms, outcome, \
+        disclosure_played, verified_patient_ref, recording_location, caller_frames, barge_ins, tool_calls) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+        ON CONFLICT (call_id) DO UPDATE SET ended_at_ms = excluded.ended_at_ms, outcome = excluded.outcome, \
+        disclosure_played = excluded.disclosure_played, verified_patient_ref = excluded.verified_patient_ref, \
+        recording_location = excluded.recording_location, caller_frames = excluded.caller_frames, \
+        barge_ins = excluded.barge_ins, tool_calls = excluded.tool_calls";
+    const POSTGRES: &str = "INSERT INTO calls (call_id, call_sid, transport, started_at_ms, ended_at_ms, outcome, \
+        disclosure_played, verified_patient_ref, recording_location, caller_frames, barge_ins, tool_calls) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+        ON CONFLICT (call_id) DO UPDATE SET ended_at_ms = excluded.ended_at_ms, outcome = excluded.outcome, \
+        disclosure_played = excluded.disclosure_played, verified_patient_ref = excluded.verified_patient_ref, \
+        recording_location = excluded.recording_location, caller_frames = excluded.caller_frames, \
+        barge_ins = excluded.barge_ins, tool_calls = excluded.tool_calls";
+    macro_rules! bind_all {
+        ($q:expr) => {
+            $q.bind(start.call_id)
+                .bind(start.call_sid)
+                .bind(start.transport)
+                .bind(i(start.started_at_ms))
+                .bind(i(e.ended_at_ms))
+                .bind(e.outcome)
+                .bind(e.disclosure_played)
+                .bind(e.verified_patient_ref)
+                .bind(e.recording_location)
+                .bind(i(e.caller_frames))
+                .bind(i(e.barge_ins))
+                .bind(i(e.tool_calls))
+        };
+    }
+    match db {
+        Db::Sqlite(pool) => {
+            bind_all!(sqlx::query(SQLITE)).execute(pool).await?;
+        }
+        Db::Postgres(pool) => {
+            bind_all!(sqlx::query(POSTGRES)).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One call's row.
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn get(db: &Db, call_id: &str) -> Result<Option<CallRow>, StorageError> {
+    Ok(match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as("SELECT * FROM calls WHERE call_id = ?")
+                .bind(call_id)
+                .fetch_optional(pool)
+                .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as("SELECT * FROM calls WHERE call_id = $1")
+                .bind(call_id)
+                .fetch_optional(pool)
+                .await?
+        }
+    })
+}

@@ -1,0 +1,76 @@
+//! The step Twilio fetches after a stream closes, in the database so any replica can answer the
+//! `<Redirect>` (the stream and the redirect may reach different replicas).
+
+use crate::call::registry::NextStep;
+use crate::storage::{Db, StorageError};
+
+/// Steps older than this are never answered (Twilio redirects within seconds).
+pub const NEXT_STEP_TTL_MS: u64 = 300_000;
+
+/// Record the step for `call_sid` (replacing an earlier one), purging expired rows.
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn set(db: &Db, call_sid: &str, step: &NextStep, now_ms: u64) -> Result<(), StorageError> {
+    let encoded = step.encode();
+    let cutoff = i64::try_from(now_ms.saturating_sub(NEXT_STEP_TTL_MS)).unwrap_or(0);
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query("DELETE FROM next_steps WHERE created_at_ms < ?")
+                .bind(cutoff)
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "INSERT INTO next_steps (call_sid, step, created_at_ms) VALUES (?, ?, ?) \
+                 ON CONFLICT (call_sid) DO UPDATE SET step = excluded.step, created_at_ms = excluded.created_at_ms",
+            )
+            .bind(call_sid)
+            .bind(encoded)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        }
+        Db::Postgres(pool) => {
+            sqlx::query("DELETE FROM next_steps WHERE created_at_ms < $1")
+                .bind(cutoff)
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "INSERT INTO next_steps (call_sid, step, created_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (call_sid) DO UPDATE SET step = excluded.step, created_at_ms = excluded.created_at_ms",
+            )
+            .bind(call_sid)
+            .bind(encoded)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Take (and delete) the step for `call_sid`, if one was recorded and has not expired.
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn take(db: &Db, call_sid: &str, now_ms: u64) -> Result<Option<NextStep>, StorageError> {
+    let row: Option<(String, i64)> = match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as("DELETE FROM next_steps WHERE call_sid = ? RETURNING step, created_at_ms")
+                .bind(call_sid)
+                .fetch_optional(pool)
+                .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as("DELETE FROM next_steps WHERE call_sid = $1 RETURNING step, created_at_ms")
+                .bind(call_sid)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(row.and_then(|(step, created)| {
+        let fresh = now_ms.saturating_sub(u64::try_from(created).unwrap_or(0)) <= NEXT_STEP_TTL_MS;
+        if fresh { NextStep::decode(&step) } else { None }
+    }))
+}

@@ -1,0 +1,128 @@
+//! The binary's commands as an operator uses them: exit codes and messages.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn voicegate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_voicegate"))
+}
+
+/// Database unavailable at start-up: a clear error and a non-zero exit.
+#[test]
+fn serve_exits_nonzero_when_the_database_is_unreachable() {
+    let data = tempfile::tempdir().unwrap();
+    let out = voicegate()
+        .args(["serve", "--port", "0"])
+        .env("VOICEGATE__SERVER__DATA_DIR", data.path())
+        .env("VOICEGATE__DATABASE__URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("VOICEGATE__DATABASE__ACQUIRE_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve must fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("opening the database") && stderr.contains("database unavailable"),
+        "{stderr}"
+    );
+}
+
+/// `audit verify` prints OK with the count on a clean chain and exits 1 at the first break.
+#[tokio::test]
+async fn audit_verify_reports_ok_then_the_exact_break() {
+    let Some((settings, data, _)) = fresh_settings(BackendKind::Sqlite).await else {
+        return;
+    };
+    let db = voicegate::storage::open_database(&settings).await.unwrap();
+    let audit = voicegate::audit::AuditLog::new(
+        db.clone(),
+        voicegate::audit::spool::Spool::open(data.path().join("audit-spool")).unwrap(),
+        voicegate::storage::open_blobs(&settings).await.unwrap(),
+        settings.secrets.audit_checkpoint_key.clone().unwrap(),
+        1000,
+        std::sync::Arc::new(voicegate::clock::SystemClock),
+    );
+    for n in 0..5u64 {
+        audit
+            .append(&voicegate::audit::AuditEvent {
+                actor: voicegate::audit::Actor::System { job: "test".into() },
+                action: "test.event".into(),
+                call_id: Some("call_cli".into()),
+                patient: None,
+                reason: None,
+                outcome: voicegate::audit::AuditOutcome::Success,
+                details: serde_json::json!({"n": n}),
+                at_ms: 1_800_000_000_000 + n,
+            })
+            .await
+            .unwrap();
+    }
+    let run = |args: &[&str]| {
+        voicegate()
+            .args(args)
+            .env("VOICEGATE__SERVER__DATA_DIR", data.path())
+            .output()
+            .unwrap()
+    };
+    let ok = run(&["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && stdout.starts_with("OK: 5 records"), "{stdout}");
+
+    let export = run(&["audit", "export", "--call", "call_cli"]);
+    assert!(export.status.success());
+    assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 5);
+
+    let voicegate::storage::Db::Sqlite(pool) = &db else {
+        unreachable!()
+    };
+    sqlx::query("DROP TRIGGER audit_log_no_delete")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE idx = 3")
+        .execute(pool)
+        .await
+        .unwrap();
+    let broken = run(&["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("BROKEN at index 3: Deleted"), "{stdout}");
+}
+
+/// A clean chain of 100,000 records verifies; the time is printed for the issue note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_record_chain_verifies() {
+    let Some((settings, _data, _)) = fresh_settings(BackendKind::Sqlite).await else {
+        return;
+    };
+    let db = voicegate::storage::open_database(&settings).await.unwrap();
+    let voicegate::storage::Db::Sqlite(pool) = &db else {
+        unreachable!()
+    };
+    // Build the rows directly (one transaction) so the test measures verification, not appends.
+    let mut tx = pool.begin().await.unwrap();
+    let mut prev = voicegate::audit::chain::GENESIS;
+    for i in 1..=100_000u64 {
+        let record = serde_json::json!({"v": 1, "index": i, "action": "bulk", "details": {"n": i}});
+        let canonical = voicegate::audit::canonical::canonicalize(&record).unwrap();
+        let hash = voicegate::audit::chain::record_hash(&prev, &canonical);
+        sqlx::query("INSERT INTO audit_log (idx, prev_hash, hash, canonical, action, created_at_ms) VALUES (?, ?, ?, ?, 'bulk', 0)")
+            .bind(i as i64)
+            .bind(prev.as_slice())
+            .bind(hash.as_slice())
+            .bind(canonical)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    tx.commit().await.unwrap();
+    let blobs = voicegate::storage::open_blobs(&settings).await.unwrap();
+    let started = std::time::Instant::now();
+    let verdict = voicegate::audit::verify::verify(&db, &blobs, &[]).await.unwrap();
+    eprintln!(
+        "verified 100,000 records in {:.2} s (debug build)",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(matches!(verdict, voicegate::audit::verify::Verdict::Ok(s) if s.length == 100_000));
+}

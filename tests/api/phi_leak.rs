@@ -1,0 +1,155 @@
+//! Patient data never reaches logs, metrics, HTTP bodies or WebSocket close reasons.
+//!
+//! A call whose caller ID, transcripts and tool arguments carry a test patient's name, birth date
+//! and phone runs with every log level on, through failure paths (the database lost mid-call,
+//! malformed tool arguments, a protocol error); then everything observable is searched for every
+//! rendering of those identifiers. Later issues extend this same test with the booking flow.
+
+use tokio::time::timeout;
+
+use crate::helpers::*;
+
+const FIRST: &str = "Marisol";
+const LAST: &str = "Quintanilla-Ortega";
+const PHONE_E164: &str = "+15550132748";
+
+/// Every rendering of the test patient's identifiers that must never appear (compared
+/// case-insensitively).
+fn renderings() -> Vec<&'static str> {
+    vec![
+        // Name, case-folded by the comparison.
+        "marisol",
+        "quintanilla",
+        "ortega",
+        // Birth date 1961-04-09: ISO, US, compact, spoken.
+        "1961-04-09",
+        "04/09/1961",
+        "4/9/1961",
+        "19610409",
+        "april 9, 1961",
+        "april ninth",
+        "nineteen sixty-one",
+        // Phone: E.164, national, digits only, dotted.
+        "+15550132748",
+        "(555) 013-2748",
+        "555-013-2748",
+        "5550132748",
+        "555.013.2748",
+        "013-2748",
+    ]
+}
+
+fn assert_clean(what: &str, text: &str) {
+    let folded = text.to_lowercase();
+    for r in renderings() {
+        assert!(!folded.contains(r), "{what} contains patient data ({r:?})");
+    }
+}
+
+#[tokio::test]
+async fn no_patient_data_leaves_the_server_outside_the_call() {
+    let app = spawn_app().await;
+    let logs_before = app.logs.contents().len();
+    let mut bodies = Vec::new();
+
+    // The webhook carries the patient's phone as caller ID.
+    let mut params = call_params(&call_sid(4242));
+    params.insert("From".into(), PHONE_E164.into());
+    params.insert("Caller".into(), PHONE_E164.into());
+    params.insert("CallerName".into(), format!("{FIRST} {LAST}"));
+    let answer = app.post_voice(&params, true).await;
+    bodies.push(answer.body.clone());
+    let mut config = app.call_config(&call_sid(4242)).await;
+    config
+        .custom_parameters
+        .insert("note".into(), format!("{FIRST} {LAST} 1961-04-09 {PHONE_E164}"));
+    let mut caller = voicegate::testkit::twilio_caller::TwilioCaller::connect(config)
+        .await
+        .unwrap();
+    let mut fake = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
+    fake.wait_for("session.update").await.unwrap();
+    caller.send_audio_fast(&pattern(1, 10), 0).await.unwrap();
+
+    // Transcripts and tool arguments full of PHI, well-formed and malformed.
+    fake.speech_started(0).await.unwrap();
+    fake.speech_stopped(200).await.unwrap();
+    fake.user_transcript(&format!(
+        "Hi, this is {FIRST} {LAST}, born April 9, 1961, my number is 555-013-2748"
+    ))
+    .await
+    .unwrap();
+    fake.function_call(
+        "verify_patient",
+        &serde_json::json!({"first_name": FIRST, "last_name": LAST, "date_of_birth": "1961-04-09", "phone": PHONE_E164}),
+    )
+    .await
+    .unwrap();
+    fake.wait_for("conversation.item.create").await.unwrap();
+    fake.send(serde_json::json!({
+        "type": "response.function_call_arguments.done",
+        "call_id": "call_bad", "name": "verify_patient", "item_id": "item_x",
+        "arguments": format!("{{not json {FIRST} {LAST} 04/09/1961 (555) 013-2748"),
+    }))
+    .await
+    .unwrap();
+    // A frame of a known type with PHI in a malformed field, and an unknown type carrying PHI.
+    fake.send(serde_json::json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": 5, "transcript": FIRST}))
+        .await
+        .unwrap();
+    fake.send(serde_json::json!({"type": "marisol.5550132748", "text": LAST}))
+        .await
+        .unwrap();
+    fake.send(serde_json::json!({"type": "error", "error": {"type": "invalid_request_error", "code": null, "message": format!("bad input near '{FIRST} {LAST}'")}}))
+        .await
+        .unwrap();
+    fake.respond_audio(
+        &pattern(2, 5),
+        800,
+        &format!("Thank you {FIRST}, I see your birthday is April ninth."),
+    )
+    .await
+    .unwrap();
+
+    // The database is lost mid-call; the call still ends cleanly (its record is spooled).
+    app.state.deps.db.close().await;
+    // A protocol error from the caller side carrying PHI in the frame.
+    caller
+        .send_raw_text(format!("{{\"event\":\"{FIRST}\",\"phone\":\"{PHONE_E164}\"}}"))
+        .await
+        .unwrap();
+    let (_, reason) = timeout(GUARD, caller.wait_closed()).await.unwrap().unwrap();
+    assert_clean("the WebSocket close reason", &reason);
+    let upstream_close = timeout(GUARD, async {
+        fake.closed().await.unwrap();
+        fake.client_close()
+    })
+    .await
+    .unwrap();
+    assert_clean("the upstream close reason", &format!("{upstream_close:?}"));
+    let next = app.post_next(&call_sid(4242)).await;
+    bodies.push(next.body);
+    timeout(GUARD, async {
+        while !app.logs.contents()[logs_before..].contains("call.ended audit record")
+            && !app.logs.contents()[logs_before..].contains("audit record spooled")
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the call finalised");
+
+    bodies.push(app.get("/metrics").await.body);
+    for (i, body) in bodies.iter().enumerate() {
+        assert_clean(&format!("HTTP body #{i}"), body);
+    }
+    let logs = app.logs.contents();
+    assert!(logs.len() > logs_before, "logs were captured");
+    assert_clean("the captured logs", &logs[logs_before..]);
+    // The identifiers did pass through the server: it answered the webhook and the tool call.
+    assert_eq!(answer.status, 200);
+    assert!(
+        fake.received()
+            .iter()
+            .any(|e| e["type"] == "conversation.item.create" && e["item"]["type"] == "function_call_output")
+    );
+}
