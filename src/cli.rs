@@ -144,9 +144,9 @@ async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result
     telemetry::init(telemetry::subscriber("warn", std::io::stderr));
     let mut settings = Settings::load(config.as_deref()).context("loading configuration")?;
     settings.ensure_keys().context("preparing keys")?;
-    let db = voicegate::storage::Db::connect(&settings.database_url(), 2, std::time::Duration::from_secs(10))
+    let db = voicegate::storage::open_database(&settings)
         .await
-        .context("connecting to the database")?;
+        .context("opening the database")?;
     match command {
         AuditCommand::Verify => {
             let blobs = voicegate::storage::open_blobs(&settings)
@@ -175,6 +175,30 @@ async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result
             }
         }
         AuditCommand::Export { call_id } => {
+            // The export is itself an access to the audit trail: record who did it, first.
+            let clock: voicegate::clock::SharedClock = std::sync::Arc::new(voicegate::clock::SystemClock);
+            let log = voicegate::audit::AuditLog::open(&settings, db.clone(), clock.clone())
+                .await
+                .context("opening the audit log")?;
+            let os_user = std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into());
+            let event = voicegate::audit::AuditEvent {
+                actor: voicegate::audit::Actor::Cli {
+                    os_user,
+                    staff_id: None,
+                },
+                action: "audit.exported".into(),
+                call_id: Some(call_id.clone()),
+                patient: None,
+                reason: None,
+                outcome: voicegate::audit::AuditOutcome::Success,
+                details: serde_json::json!({"format": "jsonl"}),
+                at_ms: clock.now_unix_ms(),
+            };
+            log.append(&event)
+                .await
+                .context("recording the export in the audit log")?;
             let mut out = std::io::stdout().lock();
             let n = verify::export_call(&db, &call_id, &mut out)
                 .await

@@ -13,7 +13,6 @@ use tokio::sync::Semaphore;
 
 use crate::audio::asset::Prompt;
 use crate::audit::AuditLog;
-use crate::audit::spool::Spool;
 use crate::call::CallDeps;
 use crate::call::registry::CallRegistry;
 use crate::clock::{SharedClock, SystemClock};
@@ -71,21 +70,11 @@ impl Application {
         let db = storage::open_database(&settings)
             .await
             .context("opening the database")?;
-        let blobs = storage::open_blobs(&settings).await.context("opening the blob store")?;
-        let spool = Spool::open(settings.server.data_dir.join("audit-spool")).context("opening the audit spool")?;
-        let checkpoint_key = settings
-            .secrets
-            .audit_checkpoint_key
-            .clone()
-            .context("no audit checkpoint key")?;
-        let audit = Arc::new(AuditLog::new(
-            db.clone(),
-            spool,
-            blobs,
-            checkpoint_key,
-            settings.audit.checkpoint_every,
-            clock.clone(),
-        ));
+        let audit = Arc::new(
+            AuditLog::open(&settings, db.clone(), clock.clone())
+                .await
+                .context("opening the audit log")?,
+        );
         // Records spooled while the database was down (possibly by a previous run) go in first.
         if let Err(e) = audit.drain_spool().await {
             tracing::warn!(error.message = %e, "spooled audit records could not be appended yet; will retry");

@@ -46,6 +46,17 @@ pub enum AuditError {
     Spool(#[from] SpoolError),
 }
 
+/// Why the audit log could not be opened (not retryable without fixing configuration or disk).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("secrets.audit_checkpoint_key is not set")]
+    NoCheckpointKey,
+    #[error("audit spool could not be opened")]
+    Spool(#[from] SpoolError),
+    #[error("blob store could not be opened")]
+    Blobs(#[from] crate::storage::blob::BlobError),
+}
+
 /// Where a record that must never be lost ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditDisposition {
@@ -83,6 +94,29 @@ impl AuditLog {
             checkpoint_every: checkpoint_every.max(1),
             clock,
         }
+    }
+
+    /// The audit log configured in `settings` over `db`: its spool under the data directory, its
+    /// checkpoints in the configured blob store.
+    ///
+    /// # Errors
+    /// A missing checkpoint key, or a spool or blob store that cannot be opened.
+    pub async fn open(settings: &crate::config::Settings, db: Db, clock: SharedClock) -> Result<AuditLog, OpenError> {
+        let spool = Spool::open(settings.server.data_dir.join("audit-spool"))?;
+        let blobs = crate::storage::open_blobs(settings).await?;
+        let key = settings
+            .secrets
+            .audit_checkpoint_key
+            .clone()
+            .ok_or(OpenError::NoCheckpointKey)?;
+        Ok(AuditLog::new(
+            db,
+            spool,
+            blobs,
+            key,
+            settings.audit.checkpoint_every,
+            clock,
+        ))
     }
 
     pub fn clock(&self) -> &SharedClock {

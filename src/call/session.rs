@@ -837,3 +837,207 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Session-level tests on paused time: the caller and the upstream are in-memory channels, so
+    //! tokio's clock jumps straight to each deadline and timers are checked exactly, without sleeps.
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audio::asset::Prompt;
+    use crate::audit::AuditLog;
+    use crate::call::registry::CallRegistry;
+    use crate::clock::SystemClock;
+    use crate::config::Settings;
+    use crate::metrics::Metrics;
+    use crate::realtime::client::InMemoryUpstream;
+
+    struct Harness {
+        caller: mpsc::Sender<CallerInput>,
+        to_caller: mpsc::Receiver<CallerCommand>,
+        upstream: InMemoryUpstream,
+        session: JoinHandle<CallSummary>,
+        _data: tempfile::TempDir,
+    }
+
+    async fn start(tweak: impl FnOnce(&mut Settings)) -> Harness {
+        let data = tempfile::tempdir().unwrap();
+        let mut settings = Settings::embedded().unwrap();
+        settings.server.data_dir = data.path().to_path_buf();
+        settings.realtime.greeting = String::new();
+        tweak(&mut settings);
+        settings.ensure_keys().unwrap();
+        let db = crate::storage::open_database(&settings).await.unwrap();
+        let blobs = crate::storage::open_blobs(&settings).await.unwrap();
+        let spool = crate::audit::spool::Spool::open(data.path().join("spool")).unwrap();
+        let clock: crate::clock::SharedClock = Arc::new(SystemClock);
+        let key = settings.secrets.audit_checkpoint_key.clone().unwrap();
+        let audit = Arc::new(AuditLog::new(db.clone(), spool, blobs, key, 1000, clock.clone()));
+        let disclosure = Prompt {
+            text: "recorded".into(),
+            mulaw_8k: vec![0x55; 800],
+            pcm_24k: vec![0; 2400],
+        };
+        let deps = CallDeps {
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::new()),
+            registry: Arc::new(CallRegistry::new(db.clone(), clock.clone())),
+            clock,
+            disclosure: Arc::new(disclosure),
+            db,
+            audit,
+        };
+        // Everything real-I/O is set up; from here on time is paused and auto-advances.
+        tokio::time::pause();
+        let (caller, caller_rx) = mpsc::channel(64);
+        let (caller_tx, mut writer_rx) = mpsc::channel(1024);
+        let (to_caller_tx, to_caller) = mpsc::channel(1024);
+        let writer = tokio::spawn(async move {
+            while let Some(c) = writer_rx.recv().await {
+                if to_caller_tx.send(c).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let (handle, events_rx, upstream) = UpstreamHandle::in_memory(1);
+        let connecting = tokio::spawn(async move { Ok((handle, events_rx)) });
+        let session = Session::new(
+            CallId::new(),
+            "CA00000000000000000000000000000001".into(),
+            0,
+            deps,
+            AudioFormat::Pcmu,
+            caller_rx,
+            caller_tx,
+            writer,
+            connecting,
+            CancellationToken::new(),
+        );
+        Harness {
+            caller,
+            to_caller,
+            upstream,
+            session: tokio::spawn(session.run()),
+            _data: data,
+        }
+    }
+
+    impl Harness {
+        /// Answer the disclosure mark as the caller's player would once it has played.
+        async fn hear_disclosure(&mut self) {
+            loop {
+                match self.to_caller.recv().await.expect("caller channel open") {
+                    CallerCommand::Mark(name) if name == DISCLOSURE_MARK => break,
+                    _ => continue,
+                }
+            }
+            self.caller
+                .send(CallerInput::Event(CallerEvent::MarkPlayed(DISCLOSURE_MARK.into())))
+                .await
+                .unwrap();
+        }
+
+        async fn next_upstream(&mut self) -> serde_json::Value {
+            let text = self.upstream.sent.recv().await.expect("upstream open");
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_caller_is_prompted_at_the_idle_time_then_the_call_ends() {
+        let mut h = start(|s| {
+            s.call.idle_prompt_after_secs = 20;
+            s.call.idle_hangup_after_secs = 60;
+        })
+        .await;
+        assert_eq!(h.next_upstream().await["type"], "session.update");
+        h.hear_disclosure().await;
+        let heard_at = Instant::now();
+        let prompt = h.next_upstream().await;
+        assert_eq!(prompt["type"], "response.create");
+        assert!(
+            prompt["response"]["instructions"]
+                .as_str()
+                .unwrap()
+                .contains("still there")
+        );
+        assert_eq!(heard_at.elapsed().as_secs(), 20, "prompted exactly at the idle time");
+        // Finalize closes the upstream first; the time of that close is when the call ended.
+        assert!(h.upstream.sent.recv().await.is_none(), "upstream closed");
+        assert_eq!(heard_at.elapsed().as_secs(), 80, "ended 60 s after the prompt");
+        let summary = h.session.await.unwrap();
+        assert_eq!(summary.outcome, Outcome::Idle);
+        assert!(summary.disclosure_played);
+    }
+
+    #[tokio::test]
+    async fn caller_speech_resets_the_idle_timer() {
+        let mut h = start(|s| {
+            s.call.idle_prompt_after_secs = 20;
+            s.call.idle_hangup_after_secs = 60;
+        })
+        .await;
+        h.next_upstream().await;
+        h.hear_disclosure().await;
+        tokio::time::advance(Duration::from_secs(15)).await;
+        let spoke_at = Instant::now();
+        h.upstream
+            .events
+            .send(UpstreamEvent::Event(
+                ServerEvent::SpeechStopped { audio_end_ms: 100 },
+                Instant::now(),
+            ))
+            .await
+            .unwrap();
+        let prompt = h.next_upstream().await;
+        assert_eq!(prompt["type"], "response.create");
+        assert_eq!(
+            spoke_at.elapsed().as_secs(),
+            20,
+            "the idle time counts from the caller's last speech"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_maximum_call_length_ends_the_call_exactly() {
+        let mut h = start(|s| {
+            s.call.max_duration_secs = 3300;
+            s.call.idle_prompt_after_secs = 100_000;
+        })
+        .await;
+        let started = Instant::now();
+        h.next_upstream().await;
+        h.hear_disclosure().await;
+        assert!(h.upstream.sent.recv().await.is_none(), "upstream closed");
+        assert_eq!(started.elapsed().as_secs(), 3300);
+        assert_eq!(h.session.await.unwrap().outcome, Outcome::MaxDuration);
+    }
+
+    #[tokio::test]
+    async fn caller_audio_before_the_upstream_is_held_in_order_and_none_is_dropped() {
+        // The upstream here is ready at once, so exercise the hold with a caller that is faster
+        // than the session's first poll: every frame still arrives, in order, after session.update.
+        let mut h = start(|_| {}).await;
+        for ts in 0..150u64 {
+            let audio = CallerAudio {
+                timestamp_ms: ts * 20,
+                upstream_b64: format!("{ts:04}"),
+                samples: vec![0; 160],
+            };
+            h.caller
+                .send(CallerInput::Event(CallerEvent::Audio(audio)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(h.next_upstream().await["type"], "session.update");
+        for ts in 0..150u64 {
+            let append = h.next_upstream().await;
+            assert_eq!(append["type"], "input_audio_buffer.append");
+            assert_eq!(append["audio"], format!("{ts:04}"));
+        }
+        h.caller.send(CallerInput::Event(CallerEvent::Hangup)).await.unwrap();
+        assert_eq!(h.session.await.unwrap().outcome, Outcome::HungUp);
+    }
+}

@@ -131,6 +131,43 @@ impl UpstreamHandle {
     }
 }
 
+/// The test side of an in-memory upstream (see [`UpstreamHandle::in_memory`]).
+#[cfg(any(test, feature = "testkit"))]
+#[derive(Debug)]
+pub struct InMemoryUpstream {
+    /// Every client event the session sent, in order.
+    pub sent: mpsc::Receiver<String>,
+    /// Server events to deliver to the session.
+    pub events: mpsc::Sender<UpstreamEvent>,
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl UpstreamHandle {
+    /// An upstream with no socket: session-level tests drive it through channels, so timers can be
+    /// tested on paused time without real I/O.
+    pub fn in_memory(generation: u32) -> (UpstreamHandle, mpsc::Receiver<UpstreamEvent>, InMemoryUpstream) {
+        let (out_tx, mut out_rx) = mpsc::channel::<Outbound>(UPSTREAM_OUT_QUEUE);
+        let (sent_tx, sent) = mpsc::channel(UPSTREAM_OUT_QUEUE);
+        let (events, events_rx) = mpsc::channel(UPSTREAM_IN_QUEUE);
+        let pump = tokio::spawn(async move {
+            while let Some(out) = out_rx.recv().await {
+                if sent_tx.send(out.text).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (
+            UpstreamHandle {
+                generation,
+                out_tx,
+                pump,
+            },
+            events_rx,
+            InMemoryUpstream { sent, events },
+        )
+    }
+}
+
 /// WebSocket limits for the upstream leg (bounded frames, modest buffers per call).
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()

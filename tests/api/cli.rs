@@ -70,7 +70,16 @@ async fn audit_verify_reports_ok_then_the_exact_break() {
 
     let export = run(&["audit", "export", "--call", "call_cli"]);
     assert!(export.status.success());
-    assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 5);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6, "the five records, and the export's own record");
+    assert_eq!(lines[5]["record"]["action"], "audit.exported");
+    assert_eq!(
+        lines[5]["record"]["actor"]["kind"], "cli",
+        "the export is attributed to the command-line user"
+    );
 
     let voicegate::storage::Db::Sqlite(pool) = &db else {
         unreachable!()
