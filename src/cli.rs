@@ -69,6 +69,16 @@ enum AuditCommand {
         #[arg(long = "call")]
         call_id: String,
     },
+    /// Test support: append synthetic records from several concurrent writers (the multi-process
+    /// chain test runs two of these against one database).
+    #[cfg(feature = "testkit")]
+    #[command(hide = true)]
+    AppendLoad {
+        #[arg(long, default_value_t = 4)]
+        writers: u64,
+        #[arg(long, default_value_t = 25)]
+        records: u64,
+    },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -173,6 +183,43 @@ async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result
                     std::process::exit(1);
                 }
             }
+        }
+        #[cfg(feature = "testkit")]
+        AuditCommand::AppendLoad { writers, records } => {
+            let clock: voicegate::clock::SharedClock = std::sync::Arc::new(voicegate::clock::SystemClock);
+            let log = std::sync::Arc::new(
+                voicegate::audit::AuditLog::open(&settings, db.clone(), clock.clone())
+                    .await
+                    .context("opening the audit log")?,
+            );
+            let pid = std::process::id();
+            let mut tasks = Vec::new();
+            for w in 0..writers {
+                let (log, clock) = (log.clone(), clock.clone());
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..records {
+                        let event = voicegate::audit::AuditEvent {
+                            actor: voicegate::audit::Actor::System {
+                                job: format!("append-load-{pid}-{w}"),
+                            },
+                            action: "test.load".into(),
+                            call_id: None,
+                            patient: None,
+                            reason: None,
+                            outcome: voicegate::audit::AuditOutcome::Success,
+                            details: serde_json::json!({"writer": w, "i": i}),
+                            at_ms: clock.now_unix_ms(),
+                        };
+                        log.append(&event).await?;
+                    }
+                    Ok::<_, voicegate::audit::AuditError>(())
+                }));
+            }
+            for t in tasks {
+                t.await.context("writer task")?.context("append")?;
+            }
+            println!("appended {}", writers * records);
+            Ok(())
         }
         AuditCommand::Export { call_id } => {
             // The export is itself an access to the audit trail: record who did it, first.

@@ -40,6 +40,9 @@ pub enum StorageError {
     /// A role name that is not a plain identifier (not retryable).
     #[error("invalid role name")]
     InvalidRole,
+    /// The tables do not exist yet (not retryable: run `voicegate migrate` as the schema owner).
+    #[error("database schema missing: run `voicegate migrate` (or set database.migration_url)")]
+    SchemaMissing,
 }
 
 impl From<sqlx::Error> for StorageError {
@@ -165,6 +168,32 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// Fail with [`StorageError::SchemaMissing`] when the migrations have not been applied.
+    ///
+    /// # Errors
+    /// The schema is missing or the database is unreachable.
+    pub async fn check_schema(&self) -> Result<(), StorageError> {
+        let present: (bool,) = match self {
+            Db::Sqlite(pool) => {
+                sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log')",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as("SELECT to_regclass('audit_log') IS NOT NULL")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        if present.0 {
+            Ok(())
+        } else {
+            Err(StorageError::SchemaMissing)
+        }
     }
 
     /// A cheap round trip (readiness).

@@ -36,8 +36,13 @@ pub async fn open_database(settings: &Settings) -> Result<Db, StorageError> {
         owner.close().await;
     }
     let db = Db::connect(&url, max, timeout).await?;
-    if settings.database.migration_url.is_none() {
-        db.migrate().await?;
+    match (db.backend(), &settings.database.migration_url) {
+        // The single-node default migrates itself.
+        (Backend::Sqlite, None) => db.migrate().await?,
+        // A PostgreSQL runtime role cannot (and must not) change the schema: `voicegate migrate`
+        // or `database.migration_url` does that. Fail clearly if it has not been done.
+        (Backend::Postgres, None) => db.check_schema().await?,
+        (_, Some(_)) => {}
     }
     db.check_audit_privileges().await?;
     Ok(db)

@@ -399,3 +399,39 @@ async fn a_call_is_recorded_and_audited(kind: BackendKind) {
     assert_eq!(actions, vec!["call.started", "call.ended"]);
 }
 on_both_backends!(a_call_is_recorded_on, a_call_is_recorded_and_audited);
+
+/// Two server processes (four writers each) appending to one PostgreSQL database build one
+/// valid chain: appends are serialised in the database, not in process memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_with_four_writers_each_build_one_chain() {
+    let Some(store) = Store::new(BackendKind::Postgres).await else {
+        return;
+    };
+    let pg = store.pg.clone().unwrap();
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_voicegate"))
+            .args(["audit", "append-load", "--writers", "4", "--records", "25"])
+            .env("VOICEGATE__SERVER__DATA_DIR", &store.settings.server.data_dir)
+            .env("VOICEGATE__DATABASE__URL", &pg.runtime_url)
+            .output()
+    };
+    let (a, b) = tokio::join!(spawn(), spawn());
+    for out in [a.unwrap(), b.unwrap()] {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    match store.verify().await {
+        Verdict::Ok(summary) => assert_eq!(summary.length, 200),
+        Verdict::Broken(b) => panic!("two processes broke the chain: {b:?}"),
+    }
+}
+
+/// A runtime role on an unmigrated PostgreSQL database gets a clear instruction, not a crash later.
+#[tokio::test]
+async fn an_unmigrated_postgres_database_is_refused_with_the_fix() {
+    let Some((mut settings, _data, Some(_pg))) = fresh_settings(BackendKind::Postgres).await else {
+        return;
+    };
+    settings.database.migration_url = None;
+    let err = storage::open_database(&settings).await.expect_err("schema missing");
+    assert!(err.to_string().contains("voicegate migrate"), "{err}");
+}

@@ -196,3 +196,17 @@ async fn health_and_metrics_answer_and_carry_no_phi_labels() {
     assert!(metrics.contains("voicegate_frame_latency_seconds"));
     assert!(!metrics.contains("+1555"), "no caller numbers in metrics");
 }
+
+/// The auth header form is configuration: Azure OpenAI's `api-key` instead of a bearer token.
+#[tokio::test]
+async fn the_upstream_key_can_travel_as_azure_api_key() {
+    let app = spawn_app_with(Options::default(), |s| {
+        s.realtime.auth_header = voicegate::config::AuthHeader::ApiKey;
+    })
+    .await;
+    let _caller = app.twilio_call(&call_sid(11)).await;
+    let session = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
+    assert_eq!(session.header("api-key").as_deref(), Some(API_KEY));
+    assert_eq!(session.header("authorization"), None);
+    assert_eq!(session.header("openai-beta"), None, "never the retired beta header");
+}
