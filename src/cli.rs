@@ -37,6 +37,13 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Call recordings.
+    Recording {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RecordingCommand,
+    },
     /// A scripted call end to end with no API key: the server in-process (or a running one),
     /// a Twilio-protocol caller and the fake realtime peer. Prints a timeline.
     #[cfg(feature = "testkit")]
@@ -57,6 +64,20 @@ enum Command {
         /// The running server's public base URL, if it differs from --server.
         #[arg(long)]
         public_base: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RecordingCommand {
+    /// Decrypt one call's stereo WAV (caller left, agent right) to a file. The export is audited.
+    Export {
+        #[arg(long = "call")]
+        call_id: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Why (recorded in the audit log).
+        #[arg(long, default_value = "exported from the command line")]
+        reason: String,
     },
 }
 
@@ -115,6 +136,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { config, command } => audit(config, command).await,
+        Command::Recording { config, command } => recording(config, command).await,
         #[cfg(feature = "testkit")]
         Command::Simulate {
             config,
@@ -251,6 +273,55 @@ async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result
                 .await
                 .context("exporting")?;
             eprintln!("{n} records exported");
+            Ok(())
+        }
+    }
+}
+
+/// `voicegate recording export`: audited before anything is decrypted.
+async fn recording(config: Option<PathBuf>, command: RecordingCommand) -> anyhow::Result<()> {
+    telemetry::init(telemetry::subscriber("warn", std::io::stderr));
+    let mut settings = Settings::load(config.as_deref()).context("loading configuration")?;
+    settings.ensure_keys().context("preparing keys")?;
+    let db = voicegate::storage::open_database(&settings)
+        .await
+        .context("opening the database")?;
+    match command {
+        RecordingCommand::Export { call_id, out, reason } => {
+            let row = voicegate::storage::calls::get(&db, &call_id)
+                .await
+                .context("reading the call")?
+                .context("no such call")?;
+            let key = row.recording_location.context("this call has no stored recording")?;
+            let clock: voicegate::clock::SharedClock = std::sync::Arc::new(voicegate::clock::SystemClock);
+            let log = voicegate::audit::AuditLog::open(&settings, db.clone(), clock.clone())
+                .await
+                .context("opening the audit log")?;
+            let os_user = std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into());
+            let event = voicegate::audit::AuditEvent {
+                actor: voicegate::audit::Actor::Cli {
+                    os_user,
+                    staff_id: None,
+                },
+                action: "recording.exported".into(),
+                call_id: Some(call_id.clone()),
+                patient: None,
+                reason: Some(reason),
+                outcome: voicegate::audit::AuditOutcome::Success,
+                details: serde_json::json!({"object_key": key}),
+                at_ms: clock.now_unix_ms(),
+            };
+            log.append(&event)
+                .await
+                .context("recording the export in the audit log")?;
+            let blobs = voicegate::storage::open_blobs(&settings)
+                .await
+                .context("opening the blob store")?;
+            let wav = blobs.get(&key).await.context("reading the recording")?;
+            std::fs::write(&out, wav).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {} (caller left, agent right)", out.display());
             Ok(())
         }
     }

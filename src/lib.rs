@@ -14,6 +14,7 @@
 //! - [`storage`]: SQLite/PostgreSQL (calls, next steps, audit table) and the encrypted blob store.
 //! - [`audit`]: the hash-chained HIPAA audit log, checkpoints, verification.
 //! - [`clock`]: injectable wall clock.
+//! - [`domain`]: validated patient identifiers (name, birth date, phone) that redact themselves.
 //! - `testkit` (feature): fake realtime peer, Twilio caller, log capture, simulator.
 //!
 //! Data flow of one call:
@@ -31,6 +32,7 @@ pub mod audit;
 pub mod call;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod realtime;

@@ -19,6 +19,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::http;
 use crate::metrics::Metrics;
+use crate::recording;
 use crate::shutdown::Shutdown;
 use crate::storage;
 
@@ -75,6 +76,37 @@ impl Application {
                 .await
                 .context("opening the audit log")?,
         );
+        let blobs = storage::open_blobs(&settings).await.context("opening the blob store")?;
+        // Recordings of calls a crash interrupted are finalised (marked incomplete) and audited.
+        for stored in recording::recorder::recover_spools(&blobs, clock.now_unix_ms())
+            .await
+            .context("recovering recordings")?
+        {
+            let event = crate::audit::AuditEvent {
+                actor: crate::audit::Actor::System {
+                    job: "recording-recovery".into(),
+                },
+                action: "recording.stored".into(),
+                call_id: stored
+                    .wav_key
+                    .rsplit('/')
+                    .next()
+                    .and_then(|n| n.strip_suffix(".wav"))
+                    .map(str::to_owned),
+                patient: None,
+                reason: Some("finalised after an interrupted run".into()),
+                outcome: crate::audit::AuditOutcome::Success,
+                details: serde_json::json!({
+                    "object_key": stored.wav_key, "sha256": stored.wav_sha256,
+                    "key_id": stored.key_id, "incomplete": true,
+                }),
+                at_ms: clock.now_unix_ms(),
+            };
+            audit
+                .append_or_spool(&event)
+                .await
+                .context("auditing a recovered recording")?;
+        }
         // Records spooled while the database was down (possibly by a previous run) go in first.
         if let Err(e) = audit.drain_spool().await {
             tracing::warn!(error.message = %e, "spooled audit records could not be appended yet; will retry");
@@ -93,6 +125,7 @@ impl Application {
                 disclosure: Arc::new(disclosure),
                 db,
                 audit,
+                blobs,
             },
             calls,
             shutdown: Shutdown::default(),

@@ -64,4 +64,6 @@ pub struct CallDeps {
     pub disclosure: Arc<Prompt>,
     pub db: Db,
     pub audit: Arc<AuditLog>,
+    /// Where recordings and manifests go.
+    pub blobs: crate::storage::blob::Blobs,
 }

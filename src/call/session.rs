@@ -28,7 +28,8 @@ use crate::call::state::{CallState, LogEntry, ResponseRequest, Speaker, truncati
 use crate::call::{CallDeps, CallId};
 use crate::realtime::client::{UpstreamClosed, UpstreamError, UpstreamEvent, UpstreamHandle};
 use crate::realtime::events::{self, AudioFormat, ServerEvent};
-use crate::recording::{AudioChunk, Leg, RecorderHandle};
+use crate::recording::recorder::{AuditPosition, TranscriptSegment, TruncationEntry};
+use crate::recording::{AudioChunk, Leg, ManifestInput, RecorderHandle};
 use crate::transport::{CallerAudio, CallerCommand, CallerEvent, TransportError};
 
 /// Name of the mark sent after the disclosure; its echo proves the caller heard all of it.
@@ -117,6 +118,8 @@ pub struct CallSummary {
     pub barge_ins: u64,
     pub truncations: Vec<u32>,
     pub recorder: crate::recording::RecorderStats,
+    /// Where the recording went (None when it could not be stored; the spool is retried at start).
+    pub recording: Option<crate::recording::StoredRecording>,
     pub log: Vec<LogEntry>,
 }
 
@@ -128,39 +131,25 @@ pub fn transport_of(format: AudioFormat) -> &'static str {
     }
 }
 
-/// The `call.ended` audit record, then the call row. The record is never lost: it is spooled
-/// when the database is down at hang-up; a failing row update is logged (the audit record carries
-/// the same facts).
+/// Samples per second of a leg format (the recording's native rate).
+pub fn format_rate(format: AudioFormat) -> u32 {
+    (format.samples_per_ms() * 1000) as u32
+}
+
+/// The `call.ended` audit record; never lost (spooled when the database is down at hang-up).
+/// Returns its chain position when it was appended.
 #[allow(clippy::too_many_arguments)]
-async fn record_call_end(
+async fn audit_call_ended(
     deps: &CallDeps,
     id: &CallId,
-    call_sid: &str,
     started_at_ms: u64,
+    ended_at_ms: u64,
     transport: &'static str,
     outcome: &Outcome,
     disclosure_played: bool,
     caller_frames: u64,
     barge_ins: u64,
-) {
-    let ended_at_ms = deps.clock.now_unix_ms();
-    let start = crate::storage::calls::CallStart {
-        call_id: id.as_str(),
-        call_sid: Some(call_sid),
-        transport,
-        started_at_ms,
-    };
-    let end = crate::storage::calls::CallEnd {
-        call_id: id.as_str(),
-        ended_at_ms,
-        outcome: outcome.label(),
-        disclosure_played,
-        verified_patient_ref: None,
-        recording_location: None,
-        caller_frames,
-        barge_ins,
-        tool_calls: 0,
-    };
+) -> Option<crate::audit::AuditReceipt> {
     let event = AuditEvent {
         actor: Actor::Agent {
             call_id: id.to_string(),
@@ -180,12 +169,40 @@ async fn record_call_end(
         }),
         at_ms: ended_at_ms,
     };
-    if let Err(e) = deps.audit.append_or_spool(&event).await {
-        tracing::error!(call_id = %id, error.message = %e, "call.ended audit record could not be stored or spooled");
+    match deps.audit.append_or_spool(&event).await {
+        Ok(crate::audit::AuditDisposition::Appended(receipt)) => Some(receipt),
+        Ok(crate::audit::AuditDisposition::Spooled) => None,
+        Err(e) => {
+            tracing::error!(call_id = %id, error.message = %e, "call.ended audit record could not be stored or spooled");
+            None
+        }
     }
-    // The row last: once it shows the outcome, the audit record exists.
-    if let Err(e) = crate::storage::calls::finish(&deps.db, &start, &end).await {
-        tracing::warn!(call_id = %id, error.message = %e, "call row could not be completed");
+}
+
+/// `recording.stored`: where the recording went and how to check it (no PHI).
+async fn audit_recording_stored(deps: &CallDeps, id: &CallId, stored: &crate::recording::StoredRecording) {
+    let event = AuditEvent {
+        actor: Actor::Agent {
+            call_id: id.to_string(),
+        },
+        action: "recording.stored".into(),
+        call_id: Some(id.to_string()),
+        patient: None,
+        reason: None,
+        outcome: AuditOutcome::Success,
+        details: serde_json::json!({
+            "object_key": stored.wav_key,
+            "manifest_key": stored.manifest_key,
+            "sha256": stored.wav_sha256,
+            "key_id": stored.key_id,
+            "sample_rate": stored.sample_rate,
+            "duration_ms": stored.duration_ms,
+            "incomplete": stored.incomplete,
+        }),
+        at_ms: deps.clock.now_unix_ms(),
+    };
+    if let Err(e) = deps.audit.append_or_spool(&event).await {
+        tracing::error!(call_id = %id, error.message = %e, "recording.stored audit record could not be stored or spooled");
     }
 }
 
@@ -272,6 +289,7 @@ impl Session {
         let call = &deps.settings.call;
         let frame_ms = 20;
         let pre_upstream = deps.settings.realtime.connect_timeout() + PRE_UPSTREAM_SLACK;
+        let recorder = RecorderHandle::spawn(deps.blobs.clone(), id.as_str(), format_rate(format));
         Session {
             id,
             call_sid,
@@ -281,7 +299,7 @@ impl Session {
             caller_tx,
             writer,
             upstream: Upstream::Connecting(upstream_connecting),
-            recorder: RecorderHandle::spawn(),
+            recorder,
             clock: MediaClock::new(format.samples_per_ms()),
             playout: Playout::new(format.samples_per_ms()),
             state: CallState::default(),
@@ -799,20 +817,84 @@ impl Session {
         if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
             tracing::warn!(call_id = %id, "caller writer did not finish in time");
         }
-        let recorder = recorder.finish().await;
         deps.metrics.call_ended(outcome.label());
-        record_call_end(
+        let ended_at_ms = deps.clock.now_unix_ms();
+        let transport = transport_of(format);
+        let ended = audit_call_ended(
             &deps,
             &id,
-            &call_sid,
             started_at_ms,
-            transport_of(format),
+            ended_at_ms,
+            transport,
             &outcome,
             disclosure_played,
             caller_frames,
             barge_ins,
         )
         .await;
+        let manifest = ManifestInput {
+            call_id: id.to_string(),
+            call_sid: Some(call_sid.clone()),
+            transport: transport.into(),
+            started_at_ms,
+            ended_at_ms,
+            outcome: outcome.label().into(),
+            disclosure_played,
+            transcript: state
+                .log
+                .iter()
+                .map(|e| TranscriptSegment {
+                    speaker: match e.speaker {
+                        Speaker::Caller => "caller",
+                        Speaker::Agent => "agent",
+                        Speaker::System => "system",
+                    }
+                    .into(),
+                    text: e.text.clone(),
+                    start_ms: e.at_ms,
+                })
+                .collect(),
+            tool_calls: Vec::new(),
+            truncations: truncations
+                .iter()
+                .map(|&audio_end_ms| TruncationEntry { audio_end_ms })
+                .collect(),
+            audit_position: ended.map(|r| AuditPosition {
+                index: r.index,
+                hash: crate::config::hex(&r.hash),
+            }),
+        };
+        let (recording, recorder) = match recorder.finish(manifest).await {
+            Ok((stored, stats)) => {
+                audit_recording_stored(&deps, &id, &stored).await;
+                (Some(stored), stats)
+            }
+            Err(e) => {
+                tracing::error!(call_id = %id, error.message = %e, "recording not stored; its spool is finalised at the next start");
+                (None, Default::default())
+            }
+        };
+        let row_start = crate::storage::calls::CallStart {
+            call_id: id.as_str(),
+            call_sid: Some(&call_sid),
+            transport,
+            started_at_ms,
+        };
+        let row_end = crate::storage::calls::CallEnd {
+            call_id: id.as_str(),
+            ended_at_ms,
+            outcome: outcome.label(),
+            disclosure_played,
+            verified_patient_ref: None,
+            recording_location: recording.as_ref().map(|r| r.wav_key.as_str()),
+            caller_frames,
+            barge_ins,
+            tool_calls: 0,
+        };
+        // The row last: once it shows the outcome, the audit records exist.
+        if let Err(e) = crate::storage::calls::finish(&deps.db, &row_start, &row_end).await {
+            tracing::warn!(call_id = %id, error.message = %e, "call row could not be completed");
+        }
         tracing::info!(
             call_id = %id,
             call_sid = %call_sid,
@@ -833,6 +915,7 @@ impl Session {
             barge_ins,
             truncations,
             recorder,
+            recording,
             log: state.log,
         }
     }
@@ -872,6 +955,7 @@ mod tests {
         let db = crate::storage::open_database(&settings).await.unwrap();
         let blobs = crate::storage::open_blobs(&settings).await.unwrap();
         let spool = crate::audit::spool::Spool::open(data.path().join("spool")).unwrap();
+        let call_blobs = blobs.clone();
         let clock: crate::clock::SharedClock = Arc::new(SystemClock);
         let key = settings.secrets.audit_checkpoint_key.clone().unwrap();
         let audit = Arc::new(AuditLog::new(db.clone(), spool, blobs, key, 1000, clock.clone()));
@@ -888,6 +972,7 @@ mod tests {
             disclosure: Arc::new(disclosure),
             db,
             audit,
+            blobs: call_blobs,
         };
         // Everything real-I/O is set up; from here on time is paused and auto-advances.
         tokio::time::pause();

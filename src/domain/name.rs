@@ -140,7 +140,13 @@ impl fmt::Display for PersonName {
 
 impl<'de> Deserialize<'de> for PersonName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_parsed(deserializer, "a person's name as a string", PersonName::parse, DomainError::Name, false)
+        deserialize_parsed(
+            deserializer,
+            "a person's name as a string",
+            PersonName::parse,
+            DomainError::Name,
+            false,
+        )
     }
 }
 
@@ -187,7 +193,10 @@ mod tests {
     #[test]
     fn length_is_counted_in_characters_after_collapsing() {
         assert!(PersonName::parse(&"é".repeat(MAX_NAME_CHARS)).is_ok());
-        assert_eq!(PersonName::parse(&"é".repeat(MAX_NAME_CHARS + 1)), Err(DomainError::Name));
+        assert_eq!(
+            PersonName::parse(&"é".repeat(MAX_NAME_CHARS + 1)),
+            Err(DomainError::Name)
+        );
         let spaced = format!("{}      {}", "a".repeat(49), "b".repeat(50));
         assert_eq!(name(&spaced).expose().chars().count(), MAX_NAME_CHARS);
     }
@@ -262,7 +271,10 @@ mod tests {
         assert!(!name("Jo").matches(&name("Joanne")), "no prefix matching");
         assert!(!name("Joanne").matches(&name("Jo")));
         assert!(!name("Jon").matches(&name("John")), "no fuzzy matching");
-        assert!(!name("Müller").matches(&name("Mueller")), "umlauts fold to the bare vowel");
+        assert!(
+            !name("Müller").matches(&name("Mueller")),
+            "umlauts fold to the bare vowel"
+        );
         assert!(!name("Mary Jane").matches(&name("Maryjane")), "word breaks count");
         assert!(!name("Quintanilla").matches(&name("Quintanilla-Ortega")));
     }
@@ -318,7 +330,8 @@ mod tests {
 
     #[test]
     fn deserialization_errors_never_show_the_input() {
-        let e = PersonName::deserialize(StrDeserializer::<ValueError>::new("Marisol Quintanilla-Ortega 4")).unwrap_err();
+        let e =
+            PersonName::deserialize(StrDeserializer::<ValueError>::new("Marisol Quintanilla-Ortega 4")).unwrap_err();
         assert_eq!(e.to_string(), "name is empty or not a name");
         let e = PersonName::deserialize(BytesDeserializer::<ValueError>::new(DISTINCTIVE.as_bytes())).unwrap_err();
         assert_no_phi("bytes error", &e.to_string());

@@ -22,7 +22,9 @@ const TEENS: [&str; 10] = [
 ];
 
 /// `twenty`..`ninety`, indexed by value / 10 - 2.
-const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const TENS: [&str; 8] = [
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
 
 /// `first`..`ninth`, indexed by value - 1.
 const ORDINAL_UNITS: [&str; 9] = [

@@ -2,10 +2,11 @@
 //!
 //! The session sends every caller frame and every agent chunk, placed on the media clock, plus the
 //! cut point of each barge-in, over a bounded channel that is awaited (backpressure, never loss).
-//! This module defines that contract and, until the encrypted recorder lands (recording issue), a
-//! recorder task that accounts for what it receives without keeping audio.
+//! [`recorder`] turns them into one encrypted stereo WAV with its manifest.
 
-use tokio::sync::mpsc;
+pub mod recorder;
+
+pub use recorder::{ManifestInput, RecorderHandle, StoredRecording};
 
 /// Room for more than 2 s of a call's events (50 caller frames/s plus agent chunks), so a slow
 /// disk never stalls forwarding.
@@ -41,46 +42,4 @@ pub struct RecorderStats {
     pub cuts: u64,
     /// End of the furthest audio on the media clock.
     pub end_sample: u64,
-}
-
-/// Handle to a call's recorder task.
-#[derive(Debug)]
-pub struct RecorderHandle {
-    pub tx: mpsc::Sender<AudioChunk>,
-    task: tokio::task::JoinHandle<RecorderStats>,
-}
-
-impl RecorderHandle {
-    /// Start the recorder for one call.
-    pub fn spawn() -> RecorderHandle {
-        let (tx, mut rx) = mpsc::channel(RECORDER_QUEUE);
-        let task = tokio::spawn(async move {
-            let mut stats = RecorderStats::default();
-            while let Some(chunk) = rx.recv().await {
-                match chunk {
-                    AudioChunk::Audio {
-                        leg,
-                        sample_index,
-                        samples,
-                    } => {
-                        let n = samples.len() as u64;
-                        match leg {
-                            Leg::Caller => stats.caller_samples += n,
-                            Leg::Agent => stats.agent_samples += n,
-                        }
-                        stats.end_sample = stats.end_sample.max(sample_index + n);
-                    }
-                    AudioChunk::CutAgent { .. } => stats.cuts += 1,
-                }
-            }
-            stats
-        });
-        RecorderHandle { tx, task }
-    }
-
-    /// Close the channel and wait for the recorder to finish everything it was sent.
-    pub async fn finish(self) -> RecorderStats {
-        drop(self.tx);
-        self.task.await.unwrap_or_default()
-    }
 }

@@ -141,3 +141,24 @@ pub async fn get(db: &Db, call_id: &str) -> Result<Option<CallRow>, StorageError
         }
     })
 }
+
+/// Calls with this Twilio CallSid (normally one).
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn find_by_call_sid(db: &Db, call_sid: &str) -> Result<Vec<CallRow>, StorageError> {
+    Ok(match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as("SELECT * FROM calls WHERE call_sid = ?")
+                .bind(call_sid)
+                .fetch_all(pool)
+                .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as("SELECT * FROM calls WHERE call_sid = $1")
+                .bind(call_sid)
+                .fetch_all(pool)
+                .await?
+        }
+    })
+}

@@ -43,6 +43,12 @@ pub struct SimulateOptions {
 /// What happened, for tests and for the closing summary.
 #[derive(Debug, Clone)]
 pub struct SimulationReport {
+    /// Our id of the simulated call (for `voicegate recording export --call`).
+    pub call_id: Option<String>,
+    /// Twilio's id of the simulated call.
+    pub call_sid: String,
+    /// Where its encrypted recording was stored (in-process runs).
+    pub recording_key: Option<String>,
     pub caller_bytes_sent: usize,
     pub upstream_bytes_received: usize,
     pub agent_bytes_played: u64,
@@ -87,6 +93,7 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<SimulationReport> {
             settings.ensure_keys().context("preparing keys")?;
             let auth_token = settings.twilio.auth_token.clone().context("no Twilio auth token")?;
             let app = Application::build(settings.clone()).await?;
+            let app_state = app.state();
             let base = format!("http://127.0.0.1:{}", app.port());
             let public_base = settings.public_base().to_owned();
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -100,7 +107,33 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<SimulationReport> {
                     settings.server.data_dir.display()
                 ),
             );
-            let report = scripted_call(&tl, &fake, &base, &public_base, auth_token.bytes()).await;
+            let state = app_state;
+            let mut report = scripted_call(&tl, &fake, &base, &public_base, auth_token.bytes()).await;
+            if let Ok(report) = report.as_mut() {
+                // The call row names the recording once the recorder has stored it.
+                let found = step("recording stored", async {
+                    loop {
+                        let rows = crate::storage::calls::find_by_call_sid(&state.deps.db, &report.call_sid).await?;
+                        if let Some(row) = rows.into_iter().find(|r| r.recording_location.is_some()) {
+                            return Ok(row);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                })
+                .await;
+                if let Ok(row) = found {
+                    tl.line(
+                        "server",
+                        format!(
+                            "recording stored encrypted at {}; decrypt it with: voicegate recording export --call {} --out call.wav",
+                            row.recording_location.as_deref().unwrap_or(""),
+                            row.call_id
+                        ),
+                    );
+                    report.recording_key = row.recording_location;
+                    report.call_id = Some(row.call_id);
+                }
+            }
             let _ = stop_tx.send(());
             let _ = timeout(STEP, server).await;
             report
@@ -348,6 +381,9 @@ fn report(
     heard_ms: i64,
 ) -> anyhow::Result<SimulationReport> {
     Ok(SimulationReport {
+        call_id: None,
+        call_sid: caller.config().call_sid.clone(),
+        recording_key: None,
         caller_bytes_sent,
         upstream_bytes_received: agent.appended_audio().len(),
         agent_bytes_played: caller.played_bytes().saturating_sub(disclosure_bytes),

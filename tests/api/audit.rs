@@ -396,7 +396,7 @@ async fn a_call_is_recorded_and_audited(kind: BackendKind) {
                 .to_owned()
         })
         .collect();
-    assert_eq!(actions, vec!["call.started", "call.ended"]);
+    assert_eq!(actions, vec!["call.started", "call.ended", "recording.stored"]);
 }
 on_both_backends!(a_call_is_recorded_on, a_call_is_recorded_and_audited);
 

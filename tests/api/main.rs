@@ -9,5 +9,6 @@ mod call_twilio;
 mod cli;
 mod lifecycle;
 mod phi_leak;
+mod recording;
 mod signatures;
 mod simulate;

@@ -1,0 +1,510 @@
+//! The per-call recorder: both legs on the call's media clock, spooled encrypted, one stereo WAV.
+//!
+//! The session sends every caller frame and agent chunk placed on the media clock, and the cut
+//! point of each barge-in. The recorder keeps a short window in memory — caller audio can arrive
+//! slightly out of order, and agent audio is placed ahead of "now" (it is queued at the caller)
+//! and may still be cut by a barge-in — and flushes everything older than [`LOOKBEHIND_MS`] behind
+//! the caller clock to an encrypted spool blob as interleaved PCM (left = caller, right = agent).
+//! Memory per call is therefore bounded whatever the call's length.
+//!
+//! At the end the spool is turned into a WAV (header from hound, samples streamed from the spool,
+//! never written in the clear), stored with its manifest in the blob store, and the spool removed.
+//! A spool left by a crash is finalised at the next start ([`recover_spools`]), marked incomplete.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::recording::{AudioChunk, Leg, RECORDER_QUEUE, RecorderStats};
+use crate::storage::blob::{BlobError, BlobWriter, Blobs};
+
+/// Caller audio up to this far behind the newest caller frame may still arrive (jitter, bursts);
+/// it is also the deepest a barge-in cut is expected to reach back.
+pub const LOOKBEHIND_MS: u64 = 2000;
+
+/// Upper bound on the in-memory window (5 minutes of audio): agent audio queued further ahead than
+/// this is flushed rather than held (it cannot be cut back any more, which is logged).
+const MAX_WINDOW_MS: u64 = 300_000;
+
+/// Bytes per interleaved stereo frame of 16-bit samples.
+const FRAME_BYTES: u64 = 4;
+
+/// Blob key prefix of in-progress spools.
+pub const SPOOL_PREFIX: &str = "recordings/spool/";
+
+/// Recording failures (the session logs them; the audit record says what was stored).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    /// The blob store failed (retryable: the spool stays for the next start).
+    #[error("recording storage failed")]
+    Blob(#[from] BlobError),
+    /// The recorder task ended abnormally.
+    #[error("recorder task failed")]
+    Task,
+    /// A manifest could not be encoded (a bug).
+    #[error("manifest could not be encoded")]
+    Manifest(#[from] serde_json::Error),
+    /// The WAV header could not be produced.
+    #[error("WAV header could not be produced")]
+    Wav(#[from] hound::Error),
+}
+
+/// The spool a finished recorder left.
+#[derive(Debug, Clone)]
+pub struct Spooled {
+    pub key: String,
+    pub sample_rate: u32,
+    pub frames: u64,
+    pub stats: RecorderStats,
+}
+
+/// A stored recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecording {
+    pub wav_key: String,
+    pub manifest_key: String,
+    pub wav_sha256: String,
+    pub sample_rate: u32,
+    pub duration_ms: u64,
+    /// Id of the key protecting it (the blob master key id locally; the KMS key with S3).
+    pub key_id: String,
+    pub incomplete: bool,
+}
+
+/// The two legs, from `base` on.
+#[derive(Debug, Default)]
+struct Window {
+    base: u64,
+    left: VecDeque<i16>,
+    right: VecDeque<i16>,
+    /// End of the newest caller frame.
+    caller_end: u64,
+    late_samples: u64,
+}
+
+impl Window {
+    fn ensure(&mut self, end: u64) {
+        let len = end.saturating_sub(self.base) as usize;
+        if self.left.len() < len {
+            self.left.resize(len, 0);
+            self.right.resize(len, 0);
+        }
+    }
+
+    fn put(&mut self, leg: Leg, at: u64, samples: &[i16]) {
+        let skip = self.base.saturating_sub(at) as usize;
+        if skip > 0 {
+            self.late_samples += skip.min(samples.len()) as u64;
+        }
+        let Some(samples) = samples.get(skip..) else { return };
+        let start = at.max(self.base);
+        self.ensure(start + samples.len() as u64);
+        let offset = (start - self.base) as usize;
+        let channel = match leg {
+            Leg::Caller => &mut self.left,
+            Leg::Agent => &mut self.right,
+        };
+        for (i, s) in samples.iter().enumerate() {
+            channel[offset + i] = *s;
+        }
+        if leg == Leg::Caller {
+            self.caller_end = self.caller_end.max(start + samples.len() as u64);
+        }
+    }
+
+    /// Agent audio from `at` on was flushed at the caller unplayed.
+    fn cut_agent(&mut self, at: u64) {
+        if at < self.base {
+            tracing::warn!(
+                behind = self.base - at,
+                "barge-in cut reaches into audio already spooled"
+            );
+        }
+        let from = at.saturating_sub(self.base) as usize;
+        for s in self.right.iter_mut().skip(from) {
+            *s = 0;
+        }
+    }
+
+    /// Interleaved little-endian bytes of `[base, until)`, removed from the window.
+    fn drain_until(&mut self, until: u64) -> Vec<u8> {
+        let n = until.saturating_sub(self.base).min(self.left.len() as u64) as usize;
+        let mut out = Vec::with_capacity(n * FRAME_BYTES as usize);
+        for (l, r) in self.left.drain(..n).zip(self.right.drain(..n)) {
+            out.extend_from_slice(&l.to_le_bytes());
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        self.base += n as u64;
+        out
+    }
+
+    fn end(&self) -> u64 {
+        self.base + self.left.len() as u64
+    }
+}
+
+/// Handle to one call's recorder task.
+#[derive(Debug)]
+pub struct RecorderHandle {
+    pub tx: mpsc::Sender<AudioChunk>,
+    task: tokio::task::JoinHandle<Result<Spooled, RecordingError>>,
+    blobs: Blobs,
+}
+
+impl RecorderHandle {
+    /// Start recording `call_id` at `sample_rate` (the caller leg's native rate).
+    pub fn spawn(blobs: Blobs, call_id: &str, sample_rate: u32) -> RecorderHandle {
+        let (tx, rx) = mpsc::channel(RECORDER_QUEUE);
+        let key = format!("{SPOOL_PREFIX}{call_id}-{sample_rate}.pcm");
+        let task = tokio::spawn(run(blobs.clone(), key, sample_rate, rx));
+        RecorderHandle { tx, task, blobs }
+    }
+
+    /// Close the channel, let the recorder spool everything, then store the WAV and manifest.
+    ///
+    /// # Errors
+    /// The spool or the blob store failed; a spool that exists is finalised at the next start.
+    pub async fn finish(self, manifest: ManifestInput) -> Result<(StoredRecording, RecorderStats), RecordingError> {
+        let RecorderHandle { tx, task, blobs } = self;
+        drop(tx);
+        let spooled = task.await.map_err(|_| RecordingError::Task)??;
+        let stats = spooled.stats.clone();
+        let stored = store(&blobs, &spooled, manifest, false).await?;
+        Ok((stored, stats))
+    }
+}
+
+async fn run(
+    blobs: Blobs,
+    key: String,
+    sample_rate: u32,
+    mut rx: mpsc::Receiver<AudioChunk>,
+) -> Result<Spooled, RecordingError> {
+    let mut writer: BlobWriter = blobs.create_writer(&key).await?;
+    let lookbehind = LOOKBEHIND_MS * u64::from(sample_rate) / 1000;
+    let max_window = MAX_WINDOW_MS * u64::from(sample_rate) / 1000;
+    let mut window = Window::default();
+    let mut stats = RecorderStats::default();
+    let mut frames = 0u64;
+    while let Some(chunk) = rx.recv().await {
+        match chunk {
+            AudioChunk::Audio {
+                leg,
+                sample_index,
+                samples,
+            } => {
+                let n = samples.len() as u64;
+                match leg {
+                    Leg::Caller => stats.caller_samples += n,
+                    Leg::Agent => stats.agent_samples += n,
+                }
+                stats.end_sample = stats.end_sample.max(sample_index + n);
+                window.put(leg, sample_index, &samples);
+            }
+            AudioChunk::CutAgent { at_sample } => {
+                stats.cuts += 1;
+                window.cut_agent(at_sample);
+            }
+        }
+        let mut until = window.caller_end.saturating_sub(lookbehind);
+        if window.end().saturating_sub(window.base) > max_window {
+            until = until.max(window.end() - max_window);
+        }
+        if until > window.base {
+            let bytes = window.drain_until(until);
+            frames += bytes.len() as u64 / FRAME_BYTES;
+            writer.write(&bytes).await?;
+        }
+    }
+    let end = window.end();
+    let bytes = window.drain_until(end);
+    frames += bytes.len() as u64 / FRAME_BYTES;
+    writer.write(&bytes).await?;
+    writer.finish().await?;
+    if window.late_samples > 0 {
+        tracing::warn!(
+            samples = window.late_samples,
+            "late audio arrived behind the recorder window and was dropped"
+        );
+    }
+    Ok(Spooled {
+        key,
+        sample_rate,
+        frames,
+        stats,
+    })
+}
+
+/// What the manifest says besides the audio (from the session). Transcripts make it PHI: it is
+/// stored encrypted like the audio.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ManifestInput {
+    pub call_id: String,
+    pub call_sid: Option<String>,
+    pub transport: String,
+    pub started_at_ms: u64,
+    pub ended_at_ms: u64,
+    pub outcome: String,
+    pub disclosure_played: bool,
+    pub transcript: Vec<TranscriptSegment>,
+    pub tool_calls: Vec<ToolCallEntry>,
+    pub truncations: Vec<TruncationEntry>,
+    /// The audit chain position at call end (`call.ended`), when it was appended.
+    pub audit_position: Option<AuditPosition>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscriptSegment {
+    /// `caller`, `agent` or `system`.
+    pub speaker: String,
+    pub text: String,
+    /// Where it starts on the media clock, when known.
+    pub start_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolCallEntry {
+    pub name: String,
+    pub outcome: String,
+    pub at_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TruncationEntry {
+    pub audio_end_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPosition {
+    pub index: u64,
+    pub hash: String,
+}
+
+/// Manifest format version (see `recordings-schema/`).
+pub const MANIFEST_SCHEMA: &str = "https://voicegate.invalid/schemas/recording-manifest/v1";
+
+/// Where a call's recording lives: by day, then call id.
+fn recording_key(call_id: &str, started_at_ms: u64, ext: &str) -> String {
+    let days = started_at_ms / 86_400_000;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("recordings/{y:04}/{m:02}/{d:02}/{call_id}.{ext}")
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A 16-bit stereo WAV header for `frames` frames at `rate` (laid out by hound, sizes filled in).
+fn wav_header(rate: u32, frames: u64) -> Result<Vec<u8>, RecordingError> {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    hound::WavWriter::new(&mut cursor, spec)?.finalize()?;
+    let mut header = cursor.into_inner();
+    let data_len = u32::try_from(frames * FRAME_BYTES).map_err(|_| hound::Error::TooWide)?;
+    // hound writes a canonical 44-byte header for this spec: RIFF size at 4, data size at 40.
+    if header.len() != 44 || &header[36..40] != b"data" {
+        return Err(hound::Error::Unsupported.into());
+    }
+    header[4..8].copy_from_slice(&(36 + data_len).to_le_bytes());
+    header[40..44].copy_from_slice(&data_len.to_le_bytes());
+    Ok(header)
+}
+
+/// Turn a spool into the stored WAV + manifest, then remove the spool.
+async fn store(
+    blobs: &Blobs,
+    spooled: &Spooled,
+    mut manifest: ManifestInput,
+    incomplete: bool,
+) -> Result<StoredRecording, RecordingError> {
+    let wav_key = recording_key(&manifest.call_id, manifest.started_at_ms, "wav");
+    let manifest_key = recording_key(&manifest.call_id, manifest.started_at_ms, "manifest.json");
+    let spool_len = blobs.len(&spooled.key).await?;
+    let frames = spool_len / FRAME_BYTES;
+    let mut writer = blobs.create_writer(&wav_key).await?;
+    let header = wav_header(spooled.sample_rate, frames)?;
+    let mut sha = Sha256::new();
+    sha.update(&header);
+    writer.write(&header).await?;
+    // Stream the spool through in bounded steps: memory stays flat for hour-long calls.
+    const STEP: u64 = 1 << 20;
+    let mut at = 0;
+    while at < frames * FRAME_BYTES {
+        let end = (at + STEP).min(frames * FRAME_BYTES);
+        let bytes = blobs.get_range(&spooled.key, at, end).await?;
+        sha.update(&bytes);
+        writer.write(&bytes).await?;
+        at = end;
+    }
+    let info = writer.finish().await?;
+    let wav_sha256 = crate::config::hex(&sha.finalize());
+    let duration_ms = frames * 1000 / u64::from(spooled.sample_rate.max(1));
+    if manifest.ended_at_ms == 0 {
+        manifest.ended_at_ms = manifest.started_at_ms + duration_ms;
+    }
+    let doc = serde_json::json!({
+        "$schema": MANIFEST_SCHEMA,
+        "schema_version": 1,
+        "call_id": manifest.call_id,
+        "call_sid": manifest.call_sid,
+        "transport": manifest.transport,
+        "started_at_ms": manifest.started_at_ms,
+        "ended_at_ms": manifest.ended_at_ms,
+        "outcome": manifest.outcome,
+        "disclosure_played": manifest.disclosure_played,
+        "incomplete": incomplete,
+        "audio": {
+            "format": "wav",
+            "sample_rate": spooled.sample_rate,
+            "bits_per_sample": 16,
+            "channels": [{"index": 0, "label": "caller"}, {"index": 1, "label": "agent"}],
+            "duration_ms": duration_ms,
+            "frames": frames,
+            "sha256": wav_sha256,
+        },
+        "storage": {"store": "local_encrypted", "key": wav_key, "key_id": info.key_id},
+        "transcript": manifest.transcript,
+        "tool_calls": manifest.tool_calls,
+        "truncations": manifest.truncations,
+        "audit_position": manifest.audit_position,
+    });
+    blobs.put(&manifest_key, &serde_json::to_vec_pretty(&doc)?).await?;
+    blobs.delete(&spooled.key).await?;
+    Ok(StoredRecording {
+        wav_key,
+        manifest_key,
+        wav_sha256,
+        sample_rate: spooled.sample_rate,
+        duration_ms,
+        key_id: info.key_id,
+        incomplete,
+    })
+}
+
+/// Finalise spools a crash left behind (marked incomplete). Returns what was stored.
+///
+/// # Errors
+/// The blob store cannot be listed; individual spools that fail are logged and left in place.
+pub async fn recover_spools(blobs: &Blobs, now_ms: u64) -> Result<Vec<StoredRecording>, RecordingError> {
+    let mut stored = Vec::new();
+    let mut keys = blobs.list(SPOOL_PREFIX).await?;
+    for partial in blobs.list_partial(SPOOL_PREFIX).await? {
+        match blobs.recover_partial(&partial).await {
+            Ok(Some(info)) => keys.push(info.key),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(key = %partial, error.message = %e, "crashed recording spool could not be recovered")
+            }
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let Some((call_id, rate)) = parse_spool_key(&key) else {
+            tracing::warn!(key = %key, "unrecognised spool blob left in place");
+            continue;
+        };
+        let frames = blobs.len(&key).await? / FRAME_BYTES;
+        let spooled = Spooled {
+            key: key.clone(),
+            sample_rate: rate,
+            frames,
+            stats: RecorderStats::default(),
+        };
+        let manifest = ManifestInput {
+            call_id: call_id.clone(),
+            transport: if rate == 8000 {
+                "twilio".into()
+            } else {
+                "browser".into()
+            },
+            started_at_ms: now_ms.saturating_sub(frames * 1000 / u64::from(rate.max(1))),
+            outcome: "server_interrupted".into(),
+            ..ManifestInput::default()
+        };
+        match store(blobs, &spooled, manifest, true).await {
+            Ok(s) => {
+                tracing::warn!(call_id = %call_id, "recording of an interrupted call finalised (incomplete)");
+                stored.push(s);
+            }
+            Err(e) => tracing::error!(key = %key, error.message = %e, "interrupted recording could not be finalised"),
+        }
+    }
+    Ok(stored)
+}
+
+/// `recordings/spool/<call_id>-<rate>.pcm` → (call_id, rate).
+fn parse_spool_key(key: &str) -> Option<(String, u32)> {
+    let name = key.strip_prefix(SPOOL_PREFIX)?.strip_suffix(".pcm")?;
+    let (call_id, rate) = name.rsplit_once('-')?;
+    Some((call_id.to_owned(), rate.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_places_legs_and_cuts_the_agent() {
+        let mut w = Window::default();
+        w.put(Leg::Caller, 0, &[1, 1, 1, 1]);
+        w.put(Leg::Agent, 2, &[5, 5, 5, 5]);
+        w.cut_agent(4);
+        let bytes = w.drain_until(6);
+        let frames: Vec<(i16, i16)> = bytes
+            .chunks(4)
+            .map(|c| (i16::from_le_bytes([c[0], c[1]]), i16::from_le_bytes([c[2], c[3]])))
+            .collect();
+        assert_eq!(frames, vec![(1, 0), (1, 0), (1, 5), (1, 5), (0, 0), (0, 0)]);
+    }
+
+    #[test]
+    fn gaps_in_caller_audio_are_silence() {
+        let mut w = Window::default();
+        w.put(Leg::Caller, 0, &[3; 2]);
+        w.put(Leg::Caller, 5, &[4; 2]);
+        let bytes = w.drain_until(7);
+        let left: Vec<i16> = bytes.chunks(4).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+        assert_eq!(left, vec![3, 3, 0, 0, 0, 4, 4]);
+    }
+
+    #[test]
+    fn keys_are_dated_and_spools_parse_back() {
+        assert_eq!(
+            recording_key("call_x", 1_795_000_000_000, "wav"),
+            "recordings/2026/11/18/call_x.wav"
+        );
+        assert_eq!(
+            parse_spool_key("recordings/spool/call_ab-8000.pcm"),
+            Some(("call_ab".into(), 8000))
+        );
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    #[test]
+    fn wav_header_is_valid_for_the_frame_count() {
+        let mut bytes = wav_header(8000, 3).unwrap();
+        bytes.extend_from_slice(&[0; 12]);
+        let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(reader.spec().channels, 2);
+        assert_eq!(reader.duration(), 3);
+    }
+}
