@@ -14,6 +14,8 @@
 //! - [`storage`]: SQLite/PostgreSQL (calls, next steps, audit table) and the encrypted blob store.
 //! - [`audit`]: the hash-chained HIPAA audit log, checkpoints, verification.
 //! - [`clock`]: injectable wall clock.
+//! - [`tools`]: the agent's tools behind the verification gate; the built-in EHR.
+//! - [`safety`]: the deterministic red-flag matcher (911 / 988).
 //! - [`domain`]: validated patient identifiers (name, birth date, phone) that redact themselves.
 //! - `testkit` (feature): fake realtime peer, Twilio caller, log capture, simulator.
 //!
@@ -37,10 +39,12 @@ pub mod http;
 pub mod metrics;
 pub mod realtime;
 pub mod recording;
+pub mod safety;
 pub mod shutdown;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tools;
 pub mod transport;

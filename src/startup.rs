@@ -76,6 +76,9 @@ impl Application {
                 .await
                 .context("opening the audit log")?,
         );
+        if crate::tools::ehr::builtin::seed_demo(&db).await.context("seeding the demo clinic")? {
+            tracing::info!("demo clinic seeded (built-in EHR, fictional patients)");
+        }
         let blobs = storage::open_blobs(&settings).await.context("opening the blob store")?;
         // Recordings of calls a crash interrupted are finalised (marked incomplete) and audited.
         for stored in recording::recorder::recover_spools(&blobs, clock.now_unix_ms())

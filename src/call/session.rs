@@ -28,9 +28,16 @@ use crate::call::state::{CallState, LogEntry, ResponseRequest, Speaker, truncati
 use crate::call::{CallDeps, CallId};
 use crate::realtime::client::{UpstreamClosed, UpstreamError, UpstreamEvent, UpstreamHandle};
 use crate::realtime::events::{self, AudioFormat, ServerEvent};
-use crate::recording::recorder::{AuditPosition, TranscriptSegment, TruncationEntry};
+use crate::recording::recorder::{AuditPosition, ToolCallEntry, TranscriptSegment, TruncationEntry};
 use crate::recording::{AudioChunk, Leg, ManifestInput, RecorderHandle};
 use crate::transport::{CallerAudio, CallerCommand, CallerEvent, TransportError};
+
+/// Read verbatim on a 911 red flag.
+pub const SCRIPT_911: &str =
+    "This sounds like it could be an emergency. Please hang up and call 9 1 1 now, or go to the nearest emergency room.";
+/// Read verbatim on a self-harm red flag.
+pub const SCRIPT_988: &str = "I'm really glad you told me. Please call or text 9 8 8 now to reach the Suicide and Crisis \
+                              Lifeline. If you are in immediate danger, call 9 1 1.";
 
 /// Name of the mark sent after the disclosure; its echo proves the caller heard all of it.
 pub const DISCLOSURE_MARK: &str = "disclosure";
@@ -74,6 +81,8 @@ pub enum Outcome {
     MaxDuration,
     /// The server is shutting down.
     Shutdown,
+    /// The caller asked for staff; Twilio dials the staff line next.
+    Transferred,
 }
 
 impl Outcome {
@@ -88,6 +97,7 @@ impl Outcome {
             Outcome::Idle => "idle",
             Outcome::MaxDuration => "max_duration",
             Outcome::Shutdown => "shutdown",
+            Outcome::Transferred => "transferred",
         }
     }
 
@@ -101,6 +111,7 @@ impl Outcome {
             Outcome::Idle => Some(NextStep::Goodbye(Farewell::Idle)),
             Outcome::MaxDuration => Some(NextStep::Goodbye(Farewell::MaxDuration)),
             Outcome::Shutdown => Some(NextStep::Goodbye(Farewell::Shutdown)),
+            Outcome::Transferred => Some(NextStep::TransferToStaff),
         }
     }
 }
@@ -268,6 +279,14 @@ pub struct Session {
     truncations: Vec<u32>,
     /// Which upstream connection this is (item ids are tagged with it).
     generation: u32,
+    /// Tool calls in flight; dropped (aborted) with the session.
+    tools: tokio::task::JoinSet<crate::tools::ToolResult>,
+    /// Tool calls for the manifest (names and outcomes, no arguments).
+    tool_log: Vec<ToolCallEntry>,
+    /// The caller asked for staff and a staff line exists: end the stream once the agent has said so.
+    transfer_pending: bool,
+    /// When set, the call ends then (after the agent's last words have played).
+    end_at: Option<(Instant, Outcome)>,
 }
 
 impl Session {
@@ -318,6 +337,10 @@ impl Session {
             barge_ins: 0,
             truncations: Vec::new(),
             generation: 1,
+            tools: tokio::task::JoinSet::new(),
+            tool_log: Vec::new(),
+            transfer_pending: false,
+            end_at: None,
             deps,
         }
     }
@@ -381,8 +404,12 @@ impl Session {
                     UpstreamStep::Event(Some(UpstreamEvent::Closed(reason))) => Err(self.upstream_lost(reason)),
                     UpstreamStep::Event(None) => Err(self.upstream_lost(UpstreamClosed::Dropped)),
                 },
+                Some(joined) = self.tools.join_next(), if !self.tools.is_empty() => self.on_tool_done(joined).await,
                 () = sleep_until(self.idle_deadline) => self.on_idle().await,
                 () = sleep_until(self.max_deadline) => Err(Outcome::MaxDuration),
+                () = async { match &self.end_at { Some((at, _)) => sleep_until(*at).await, None => std::future::pending().await } } => {
+                    Err(self.end_at.take().map_or(Outcome::HungUp, |(_, o)| o))
+                }
                 () = self.cancel.cancelled() => Err(Outcome::Shutdown),
             };
             if let Err(outcome) = step {
@@ -448,7 +475,7 @@ impl Session {
         };
         tracing::info!(call_id = %self.id, generation = handle.generation, "upstream connected");
         // session.update strictly before the first append.
-        let update = events::session_update(&self.deps.settings.realtime, self.format, &[]);
+        let update = events::session_update(&self.deps.settings.realtime, self.format, &crate::tools::definitions());
         let sent = handle.send(update).await;
         self.upstream = Upstream::Ready(handle, rx);
         if sent.is_err() {
@@ -580,11 +607,20 @@ impl Session {
                 // The caller has time to answer once the agent's audio has played out.
                 let queued_ms =
                     self.playout.queued_end().saturating_sub(self.clock.caller_now()) / self.clock.samples_per_ms();
+                if self.transfer_pending && self.end_at.is_none() {
+                    // Let the caller hear "transferring you" before the stream closes.
+                    self.end_at = Some((Instant::now() + Duration::from_millis(queued_ms + 300), Outcome::Transferred));
+                }
                 self.idle_deadline = Instant::now()
                     + Duration::from_millis(queued_ms)
                     + Duration::from_secs(self.deps.settings.call.idle_prompt_after_secs);
             }
             ServerEvent::InputTranscript { item_id, transcript } => {
+                // The deterministic matcher runs on every caller transcript, beside the model's own
+                // flag_emergency: a caller cannot talk the server out of it.
+                if let Some(flag) = crate::safety::red_flag::check(&transcript) {
+                    self.escalate(flag, "transcript").await?;
+                }
                 self.state.log.push(LogEntry {
                     generation: self.generation,
                     item_id: Some(item_id),
@@ -602,17 +638,13 @@ impl Session {
                     at_ms: None,
                 });
             }
-            ServerEvent::FunctionCall {
-                call_id,
-                name,
-                arguments: _,
-            } => self.on_function_call(call_id, name).await?,
+            ServerEvent::FunctionCall { call_id, name, arguments } => self.on_function_call(call_id, name, arguments),
             ServerEvent::Error { error } => {
                 self.deps.metrics.upstream_error("error_event");
                 // The message may quote conversation content; log type and code only.
                 tracing::warn!(call_id = %self.id, error_type = %error.kind, error_code = ?error.code, "upstream error event");
                 if error.code.as_deref() == Some("conversation_already_has_active_response") {
-                    self.state.response_rejected(events::response_create(None, false));
+                    self.state.response_rejected();
                 }
             }
             ServerEvent::SessionCreated {}
@@ -628,22 +660,106 @@ impl Session {
         Ok(())
     }
 
-    /// Tools arrive with the tools issue; until then every call gets a clear, PHI-free refusal so
-    /// the model can tell the caller, and a replayed `call_id` is never answered twice.
-    async fn on_function_call(&mut self, call_id: String, name: String) -> Result<(), Outcome> {
+    /// Start a tool call in the session's `JoinSet` (a slow EHR never stalls audio). A replayed
+    /// `call_id` is never run twice.
+    fn on_function_call(&mut self, call_id: String, name: String, arguments: String) {
         if !self.state.start_tool(&call_id) {
             tracing::debug!(call_id = %self.id, "tool call replayed; not run again");
-            return Ok(());
+            return;
         }
         let tool = if name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             name.as_str()
         } else {
             "<invalid>"
         };
-        tracing::info!(call_id = %self.id, tool, "tool requested but not available");
-        let output = r#"{"ok":false,"error":"This tool is not available. Offer to have staff call the caller back."}"#;
-        self.send_upstream(events::function_output(&call_id, output)).await?;
+        tracing::info!(call_id = %self.id, tool, "tool call started");
+        let ctx = crate::tools::ToolContext {
+            deps: self.deps.clone(),
+            call_id: self.id.to_string(),
+            verified: self.state.verified_patient().cloned(),
+            attempts: self.state.verification_failures,
+            emergency: self.state.emergency,
+            caller_id: None,
+        };
+        self.tools.spawn(crate::tools::run(ctx, crate::tools::ToolRequest { call_id, name, arguments }));
+    }
+
+    /// A tool finished: apply its effect, hand its result to the model, and let it speak.
+    async fn on_tool_done(&mut self, joined: Result<crate::tools::ToolResult, tokio::task::JoinError>) -> Result<(), Outcome> {
+        let result = match joined {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!(call_id = %self.id, "a tool task failed");
+                return Ok(());
+            }
+        };
+        tracing::info!(call_id = %self.id, tool = %result.name, outcome = result.outcome, "tool call finished");
+        self.tool_log.push(ToolCallEntry {
+            name: result.name.clone(),
+            outcome: result.outcome.into(),
+            at_ms: Some(self.clock.caller_now() / self.clock.samples_per_ms()),
+        });
+        match result.effect {
+            crate::tools::Effect::Verified(m) => {
+                let patient = self.state.verified(m);
+                tracing::info!(call_id = %self.id, patient = %patient.phi_ref(), "caller verified");
+            }
+            crate::tools::Effect::VerificationFailed => self.state.verification_failures += 1,
+            crate::tools::Effect::TransferToStaff => self.transfer_pending = true,
+            crate::tools::Effect::Emergency => {
+                self.send_upstream(events::function_output(&result.call_id, &result.output)).await?;
+                return self.escalate(crate::safety::red_flag::RedFlag::Emergency911(
+                    crate::safety::red_flag::Category::Unconscious,
+                ), "model").await;
+            }
+            crate::tools::Effect::None => {}
+        }
+        self.send_upstream(events::function_output(&result.call_id, &result.output)).await?;
         self.request_response(events::response_create(None, false)).await
+    }
+
+    /// A red flag (from the server's matcher or the model's `flag_emergency`): stop what is playing,
+    /// cancel a response in flight, have the model read the fixed script with no tools, and from now
+    /// on refuse every tool. Audited.
+    async fn escalate(&mut self, flag: crate::safety::red_flag::RedFlag, source: &'static str) -> Result<(), Outcome> {
+        use crate::safety::red_flag::RedFlag;
+        if self.state.emergency {
+            return Ok(());
+        }
+        self.state.emergency = true;
+        let (script, kind) = match flag {
+            RedFlag::SelfHarm988 => (SCRIPT_988, "self_harm_988"),
+            RedFlag::Emergency911(_) => (SCRIPT_911, "emergency_911"),
+        };
+        tracing::warn!(call_id = %self.id, kind, source, "red flag: emergency script");
+        if self.playout.is_playing() {
+            self.send_caller(CallerCommand::Clear).await?;
+            if let Some(cut) = self.playout.clear(Instant::now(), self.clock.caller_now()) {
+                self.record(AudioChunk::CutAgent { at_sample: cut.at_sample }).await;
+            }
+        }
+        if let Some(id) = self.state.active_response().map(str::to_owned)
+            && self.state.cancel(&id)
+        {
+            self.send_upstream(events::cancel(&id)).await?;
+        }
+        let event = AuditEvent {
+            actor: Actor::Agent { call_id: self.id.to_string() },
+            action: "emergency.escalated".into(),
+            call_id: Some(self.id.to_string()),
+            patient: self.state.verified_patient().map(|p| p.phi_ref().clone()),
+            reason: Some(format!("red flag from {source}")),
+            outcome: AuditOutcome::Success,
+            details: serde_json::json!({"kind": kind, "source": source}),
+            at_ms: self.deps.clock.now_unix_ms(),
+        };
+        if let Err(e) = self.deps.audit.append_or_spool(&event).await {
+            tracing::error!(call_id = %self.id, error.message = %e, "emergency audit record could not be stored");
+        }
+        let instructions = format!("Say exactly this, word for word, and nothing else: \"{script}\"");
+        // The script must play now, not after a queued request.
+        self.state.force_next_response();
+        self.request_response(events::response_create(Some(&instructions), true)).await
     }
 
     fn hold_agent(&mut self, held: HeldAudio) {
@@ -793,6 +909,7 @@ impl Session {
             truncations,
             started_at_ms,
             format,
+            tool_log,
             ..
         } = self;
         match upstream {
@@ -854,7 +971,7 @@ impl Session {
                     start_ms: e.at_ms,
                 })
                 .collect(),
-            tool_calls: Vec::new(),
+            tool_calls: tool_log,
             truncations: truncations
                 .iter()
                 .map(|&audio_end_ms| TruncationEntry { audio_end_ms })

@@ -8,6 +8,34 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use crate::telemetry::PhiRef;
+
+/// A caller verified in this call. Only [`CallState::verified`] can construct one, so a tool that
+/// takes `&VerifiedPatient` cannot run for a caller who was not verified — whatever the model asks.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifiedPatient {
+    patient_id: String,
+    phi_ref: PhiRef,
+}
+
+impl VerifiedPatient {
+    /// The EHR's id (for EHR queries only; never logged).
+    pub fn patient_id(&self) -> &str {
+        &self.patient_id
+    }
+
+    /// The keyed reference for logs and audit records.
+    pub fn phi_ref(&self) -> &PhiRef {
+        &self.phi_ref
+    }
+}
+
+impl std::fmt::Debug for VerifiedPatient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedPatient").field("phi_ref", &self.phi_ref).finish_non_exhaustive()
+    }
+}
+
 /// Who said something in the conversation log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Speaker {
@@ -57,6 +85,8 @@ pub struct CallState {
     active_response: Option<String>,
     /// We sent a `response.create` that the server has not acknowledged yet.
     response_requested: bool,
+    /// That request's frame, to retry it if the server refuses it (one was already active).
+    requested_frame: Option<String>,
     /// `response.create` frames waiting for the active response to finish (the server allows one).
     queued_responses: VecDeque<String>,
     /// Responses we cancelled: their late audio deltas are dropped.
@@ -67,6 +97,12 @@ pub struct CallState {
     tools_run: HashSet<String>,
     /// The conversation, in order.
     pub log: Vec<LogEntry>,
+    /// The caller, once verified in this call.
+    verified: Option<VerifiedPatient>,
+    /// Failed verification attempts in this call.
+    pub verification_failures: u32,
+    /// A red flag was raised: every tool refuses for the rest of the call.
+    pub emergency: bool,
 }
 
 impl CallState {
@@ -77,12 +113,14 @@ impl CallState {
             ResponseRequest::Queued
         } else {
             self.response_requested = true;
+            self.requested_frame = Some(frame.clone());
             ResponseRequest::SendNow(frame)
         }
     }
 
     pub fn response_created(&mut self, id: &str) {
         self.response_requested = false;
+        self.requested_frame = None;
         self.active_response = Some(id.to_owned());
     }
 
@@ -94,10 +132,13 @@ impl CallState {
         self.next_queued()
     }
 
-    /// The server refused our `response.create` because one was active: try again after it.
-    pub fn response_rejected(&mut self, frame: String) {
+    /// The server refused our `response.create` because one was active: retry that same request
+    /// after it (the emergency script must not be lost to a race).
+    pub fn response_rejected(&mut self) {
         self.response_requested = false;
-        self.queued_responses.push_front(frame);
+        if let Some(frame) = self.requested_frame.take() {
+            self.queued_responses.push_front(frame);
+        }
     }
 
     fn next_queued(&mut self) -> Option<String> {
@@ -106,7 +147,17 @@ impl CallState {
         }
         let next = self.queued_responses.pop_front()?;
         self.response_requested = true;
+        self.requested_frame = Some(next.clone());
         Some(next)
+    }
+
+    /// The next requested response jumps the queue (the emergency script must play at once; the
+    /// active one was cancelled).
+    pub fn force_next_response(&mut self) {
+        self.queued_responses.clear();
+        self.active_response = None;
+        self.response_requested = false;
+        self.requested_frame = None;
     }
 
     /// The response in flight, to cancel on barge-in.
@@ -134,6 +185,17 @@ impl CallState {
 
     pub fn samples_received(&self, item: &str) -> u64 {
         self.item_samples.get(item).copied().unwrap_or(0)
+    }
+
+    /// A verification tool matched exactly one record: the caller is now verified.
+    pub fn verified(&mut self, m: crate::tools::verification::PatientMatch) -> VerifiedPatient {
+        let patient = VerifiedPatient { patient_id: m.patient_id, phi_ref: m.phi_ref };
+        self.verified = Some(patient.clone());
+        patient
+    }
+
+    pub fn verified_patient(&self) -> Option<&VerifiedPatient> {
+        self.verified.as_ref()
     }
 
     /// Record a tool call; false if this `call_id` already ran (a replay).

@@ -140,6 +140,10 @@ impl Db {
             format!("REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE ON calls TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON next_steps TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE ON patients TO \"{role}\""),
+            format!("GRANT SELECT, INSERT ON verification_failures TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE ON lockouts TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE ON callback_requests TO \"{role}\""),
         ];
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;

@@ -12,3 +12,4 @@ mod phi_leak;
 mod recording;
 mod signatures;
 mod simulate;
+mod tools;
