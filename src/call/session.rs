@@ -33,8 +33,7 @@ use crate::recording::{AudioChunk, Leg, ManifestInput, RecorderHandle};
 use crate::transport::{CallerAudio, CallerCommand, CallerEvent, TransportError};
 
 /// Read verbatim on a 911 red flag.
-pub const SCRIPT_911: &str =
-    "This sounds like it could be an emergency. Please hang up and call 9 1 1 now, or go to the nearest emergency room.";
+pub const SCRIPT_911: &str = "This sounds like it could be an emergency. Please hang up and call 9 1 1 now, or go to the nearest emergency room.";
 /// Read verbatim on a self-harm red flag.
 pub const SCRIPT_988: &str = "I'm really glad you told me. Please call or text 9 8 8 now to reach the Suicide and Crisis \
                               Lifeline. If you are in immediate danger, call 9 1 1.";
@@ -285,6 +284,8 @@ pub struct Session {
     tool_log: Vec<ToolCallEntry>,
     /// The caller asked for staff and a staff line exists: end the stream once the agent has said so.
     transfer_pending: bool,
+    /// Red-flag scripts already played in this call.
+    escalations: Vec<&'static str>,
     /// When set, the call ends then (after the agent's last words have played).
     end_at: Option<(Instant, Outcome)>,
 }
@@ -340,6 +341,7 @@ impl Session {
             tools: tokio::task::JoinSet::new(),
             tool_log: Vec::new(),
             transfer_pending: false,
+            escalations: Vec::new(),
             end_at: None,
             deps,
         }
@@ -609,7 +611,10 @@ impl Session {
                     self.playout.queued_end().saturating_sub(self.clock.caller_now()) / self.clock.samples_per_ms();
                 if self.transfer_pending && self.end_at.is_none() {
                     // Let the caller hear "transferring you" before the stream closes.
-                    self.end_at = Some((Instant::now() + Duration::from_millis(queued_ms + 300), Outcome::Transferred));
+                    self.end_at = Some((
+                        Instant::now() + Duration::from_millis(queued_ms + 300),
+                        Outcome::Transferred,
+                    ));
                 }
                 self.idle_deadline = Instant::now()
                     + Duration::from_millis(queued_ms)
@@ -638,7 +643,11 @@ impl Session {
                     at_ms: None,
                 });
             }
-            ServerEvent::FunctionCall { call_id, name, arguments } => self.on_function_call(call_id, name, arguments),
+            ServerEvent::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => self.on_function_call(call_id, name, arguments),
             ServerEvent::Error { error } => {
                 self.deps.metrics.upstream_error("error_event");
                 // The message may quote conversation content; log type and code only.
@@ -681,11 +690,21 @@ impl Session {
             emergency: self.state.emergency,
             caller_id: None,
         };
-        self.tools.spawn(crate::tools::run(ctx, crate::tools::ToolRequest { call_id, name, arguments }));
+        self.tools.spawn(crate::tools::run(
+            ctx,
+            crate::tools::ToolRequest {
+                call_id,
+                name,
+                arguments,
+            },
+        ));
     }
 
     /// A tool finished: apply its effect, hand its result to the model, and let it speak.
-    async fn on_tool_done(&mut self, joined: Result<crate::tools::ToolResult, tokio::task::JoinError>) -> Result<(), Outcome> {
+    async fn on_tool_done(
+        &mut self,
+        joined: Result<crate::tools::ToolResult, tokio::task::JoinError>,
+    ) -> Result<(), Outcome> {
         let result = match joined {
             Ok(r) => r,
             Err(_) => {
@@ -707,14 +726,19 @@ impl Session {
             crate::tools::Effect::VerificationFailed => self.state.verification_failures += 1,
             crate::tools::Effect::TransferToStaff => self.transfer_pending = true,
             crate::tools::Effect::Emergency => {
-                self.send_upstream(events::function_output(&result.call_id, &result.output)).await?;
-                return self.escalate(crate::safety::red_flag::RedFlag::Emergency911(
-                    crate::safety::red_flag::Category::Unconscious,
-                ), "model").await;
+                self.send_upstream(events::function_output(&result.call_id, &result.output))
+                    .await?;
+                return self
+                    .escalate(
+                        crate::safety::red_flag::RedFlag::Emergency911(crate::safety::red_flag::Category::Unconscious),
+                        "model",
+                    )
+                    .await;
             }
             crate::tools::Effect::None => {}
         }
-        self.send_upstream(events::function_output(&result.call_id, &result.output)).await?;
+        self.send_upstream(events::function_output(&result.call_id, &result.output))
+            .await?;
         self.request_response(events::response_create(None, false)).await
     }
 
@@ -723,19 +747,24 @@ impl Session {
     /// on refuse every tool. Audited.
     async fn escalate(&mut self, flag: crate::safety::red_flag::RedFlag, source: &'static str) -> Result<(), Outcome> {
         use crate::safety::red_flag::RedFlag;
-        if self.state.emergency {
-            return Ok(());
-        }
-        self.state.emergency = true;
         let (script, kind) = match flag {
             RedFlag::SelfHarm988 => (SCRIPT_988, "self_harm_988"),
             RedFlag::Emergency911(_) => (SCRIPT_911, "emergency_911"),
         };
+        // Each script plays once; a later self-harm flag after a 911 flag still gets the 988 script.
+        if self.escalations.contains(&kind) || (self.state.emergency && kind == "emergency_911") {
+            return Ok(());
+        }
+        self.escalations.push(kind);
+        self.state.emergency = true;
         tracing::warn!(call_id = %self.id, kind, source, "red flag: emergency script");
         if self.playout.is_playing() {
             self.send_caller(CallerCommand::Clear).await?;
             if let Some(cut) = self.playout.clear(Instant::now(), self.clock.caller_now()) {
-                self.record(AudioChunk::CutAgent { at_sample: cut.at_sample }).await;
+                self.record(AudioChunk::CutAgent {
+                    at_sample: cut.at_sample,
+                })
+                .await;
             }
         }
         if let Some(id) = self.state.active_response().map(str::to_owned)
@@ -744,7 +773,9 @@ impl Session {
             self.send_upstream(events::cancel(&id)).await?;
         }
         let event = AuditEvent {
-            actor: Actor::Agent { call_id: self.id.to_string() },
+            actor: Actor::Agent {
+                call_id: self.id.to_string(),
+            },
             action: "emergency.escalated".into(),
             call_id: Some(self.id.to_string()),
             patient: self.state.verified_patient().map(|p| p.phi_ref().clone()),
@@ -759,7 +790,8 @@ impl Session {
         let instructions = format!("Say exactly this, word for word, and nothing else: \"{script}\"");
         // The script must play now, not after a queued request.
         self.state.force_next_response();
-        self.request_response(events::response_create(Some(&instructions), true)).await
+        self.request_response(events::response_create(Some(&instructions), true))
+            .await
     }
 
     fn hold_agent(&mut self, held: HeldAudio) {

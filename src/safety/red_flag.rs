@@ -50,11 +50,17 @@ pub enum RedFlag {
 /// Which kind of medical emergency was heard, for the audit record and the spoken script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
+    /// Chest pain or pressure, a heart attack.
     ChestPain,
+    /// Can't breathe, choking, turning blue.
     Breathing,
+    /// Facial droop, slurred speech, sudden one-sided weakness, worst headache of one's life.
     Stroke,
+    /// Heavy or unstoppable bleeding, coughing or vomiting blood.
     Bleeding,
+    /// Throat or tongue swelling, anaphylaxis, EpiPen used.
     AllergicReaction,
+    /// Passed out, unresponsive, seizure.
     Unconscious,
 }
 
@@ -67,10 +73,8 @@ pub fn check(transcript: &str) -> Option<RedFlag> {
     let mut emergency = None;
     while let Some(clause) = clauses.next() {
         let next = clauses.peek().copied();
-        if has_cue(clause, PAST_CUES)
-            || has_cue(clause, RESOLVED_CUES)
-            || next.is_some_and(|n| has_cue(n, RESOLVED_CUES))
-        {
+        let past = has_cue(clause, PAST_CUES) && !has_cue(clause, ONGOING_CUES);
+        if past || has_cue(clause, RESOLVED_CUES) || next.is_some_and(|n| has_cue(n, RESOLVED_CUES)) {
             continue;
         }
         let chronic = has_cue(clause, CHRONIC_CUES);
@@ -171,6 +175,7 @@ const PAIR_FIXES: &[(&str, &str, &[&str])] = &[
     ("suicide", "all", &["suicidal"]),
     ("past", "out", &["passed", "out"]),
     ("follow", "up", &["followup"]),
+    ("follow", "ups", &["followups"]),
     ("check", "up", &["checkup"]),
     ("heart", "attach", &["heart", "attack"]),
     ("hart", "attach", &["heart", "attack"]),
@@ -257,19 +262,66 @@ const fn then(flag: RedFlag, a: Phrase, b: Phrase, gap: usize) -> Pattern {
     }
 }
 
+/// Short names for the flags, so the pattern table below fits one pattern per line.
 const CHEST: RedFlag = RedFlag::Emergency911(Category::ChestPain);
+/// See [`CHEST`].
 const BREATH: RedFlag = RedFlag::Emergency911(Category::Breathing);
+/// See [`CHEST`].
 const STROKE: RedFlag = RedFlag::Emergency911(Category::Stroke);
+/// See [`CHEST`].
 const BLEED: RedFlag = RedFlag::Emergency911(Category::Bleeding);
+/// See [`CHEST`].
 const ALLERGY: RedFlag = RedFlag::Emergency911(Category::AllergicReaction);
+/// See [`CHEST`].
 const UNCONSCIOUS: RedFlag = RedFlag::Emergency911(Category::Unconscious);
+/// See [`CHEST`].
 const SELF_HARM: RedFlag = RedFlag::SelfHarm988;
 
 /// Words that describe chest pain when they sit near "chest" (includes "killing", as in "my chest is
 /// killing me", which is why the death idioms only veto self-harm matches).
 const PAIN_WORDS: Word = &[
-    "pain*", "hurt*", "pressure", "tight*", "heav*", "crush*", "squeez*", "ache*", "aching", "killing", "sharp",
+    "pain*",
+    "hurt*",
+    "pressure",
+    "tight*",
+    "heav*",
+    "crush*",
+    "squeez*",
+    "ache*",
+    "aching",
+    "killing",
+    "sharp",
+    "discomfort",
 ];
+/// Words that make bleeding an emergency when they sit near "bleeding"/"sangrando".
+const BLEEDING_HARD: Word = &[
+    "lot",
+    "heav*",
+    "badly",
+    "bad",
+    "profuse*",
+    "everywhere",
+    "much",
+    "mucho",
+    "bastante",
+];
+/// How a drooping face is described.
+const DROOP: Word = &["droop*", "crooked", "sagg*", "caida", "caido", "torcida"];
+/// Limbs and sides a stroke can take away ("can't lift my arm").
+const LIMB: Word = &["arm*", "leg*", "side", "hand*", "face"];
+/// Ways of bringing blood up ("coughing up blood", "vomitando sangre").
+const BRING_UP: Word = &[
+    "cough*",
+    "vomit*",
+    "throw*",
+    "spit*",
+    "tosiendo",
+    "tose",
+    "vomitando",
+    "vomita",
+];
+/// Words that make a throat, tongue or lips an airway emergency.
+const SWELLING: Word = &["swell*", "swollen", "clos*", "tight*", "hinch*", "cerr*"];
 /// Third-person and first-person possessives, for "catch my/his/her breath".
 const POSSESSIVE: Word = &["my", "his", "her", "their", "your", "our"];
 /// Reflexive pronouns, for "kill myself/himself/herself".
@@ -277,241 +329,111 @@ const REFLEXIVE: Word = &["myself", "himself", "herself", "themselves", "themsel
 
 /// Every red-flag pattern. Self-harm patterns are checked in every clause even after a 911 match,
 /// because 988 wins; 911 patterns are checked in order and the first match in speech order is kept.
+#[rustfmt::skip] // One pattern per line reads as a table; rustfmt would spread most of them over five lines.
 const PATTERNS: &[Pattern] = &[
     // --- chest pain ---
-    near(CHEST, &[&["chest"]], &[PAIN_WORDS], 4),
+    near(CHEST, &[&["chest"]], &[PAIN_WORDS], 5),
     seq(CHEST, &[&["heart"], &["attack*"]]),
+    seq(CHEST, &[&["heart"], &["hurts", "hurting", "pain", "pains"]]),
+    then(CHEST, &[&["grab*", "clutch*", "holding"]], &[&["chest"]], 2),
     then(CHEST, &[&["sitting", "sits"], &["on"]], &[&["chest"]], 1),
-    near(
-        CHEST,
-        &[&["left"], &["arm"]],
-        &[&["pain*", "hurt*", "numb*", "tingl*", "ache*", "aching"]],
-        4,
-    ),
-    near(
-        CHEST,
-        &[&["pecho"]],
-        &[&["dolor*", "duele", "presion", "opresion", "apret*"]],
-        3,
-    ),
+    near(CHEST, &[&["left"], &["arm"]], &[&["pain*", "hurt*", "numb*", "tingl*", "ache*", "aching"]], 4),
+    near(CHEST, &[&["pecho"]], &[&["dolor*", "duele", "presion", "opresion", "apret*"]], 3),
     seq(CHEST, &[&["ataque"], &["al"], &["corazon"]]),
     seq(CHEST, &[&["ataque"], &["cardiaco"]]),
     seq(CHEST, &[&["infarto"]]),
     // --- breathing ---
-    seq(BREATH, &[&["cant", "couldnt"], &["breath*"]]),
+    seq(BREATH, &[&["cant", "couldnt", "barely", "hardly"], &["breath*"]]),
     seq(BREATH, &[&["cant", "couldnt"], &["catch"], POSSESSIVE, &["breath*"]]),
     then(BREATH, &[&["cant", "couldnt"]], &[&["air"]], 2),
-    then(
-        BREATH,
-        &[&["trouble", "difficult*", "struggl*", "hard", "harder"]],
-        &[&["breath*"]],
-        2,
-    ),
+    then(BREATH, &[&["trouble", "difficult*", "struggl*", "hard", "harder"]], &[&["breath*"]], 2),
     seq(BREATH, &[&["not", "isnt", "wasnt", "stopped", "quit"], &["breathing"]]),
     seq(BREATH, &[&["not"], &["able"], &["to"], &["breath*"]]),
     seq(BREATH, &[&["short", "shortness"], &["of"], &["breath*"]]),
     seq(BREATH, &[&["out"], &["of"], &["breath*"]]),
-    seq(BREATH, &[&["gasp*"]]),
-    seq(BREATH, &[&["chok*"]]),
+    seq(BREATH, &[&["gasp*", "suffocat*", "chok*", "ahog*"]]),
+    near(BREATH, &[&["wheez*"]], &[&["bad", "badly", "severe*", "cant"]], 3),
     near(BREATH, &[&["lips", "lip", "face", "skin"]], &[&["blue"]], 2),
-    seq(BREATH, &[&["turning", "turned", "going"], &["blue"]]),
+    seq(BREATH, &[&["turning", "turned", "going"], &["blue", "purple", "gray", "grey"]]),
     seq(BREATH, &[&["asthma"], &["attack*"]]),
-    then(
-        BREATH,
-        &[&["inhaler"]],
-        &[&["not", "isnt", "doesnt", "wont", "aint"], &["work*", "help*"]],
-        1,
-    ),
-    seq(
-        BREATH,
-        &[&["no"], &["puedo", "puede", "podia", "pueden"], &["respirar"]],
-    ),
+    then(BREATH, &[&["inhaler"]], &[&["not", "isnt", "doesnt", "wont", "aint"], &["work*", "help*"]], 1),
+    seq(BREATH, &[&["no"], &["puedo", "puede", "podia", "pueden"], &["respirar"]]),
     seq(BREATH, &[&["no"], &["respira"]]),
     near(BREATH, &[&["falta", "faltando"]], &[&["aire"]], 2),
     seq(BREATH, &[&["dificultad"], &["para"], &["respirar"]]),
-    seq(BREATH, &[&["ahog*"]]),
     // --- stroke ---
-    near(
-        STROKE,
-        &[&["face", "smile", "cara", "boca"]],
-        &[&["droop*", "crooked", "sagg*", "caida", "caido", "torcida"]],
-        3,
-    ),
-    seq(STROKE, &[&["slurr*"]]),
-    then(STROKE, &[&["sudden*"]], &[&["weak*", "numb*", "paraly*"]], 3),
-    near(
-        STROKE,
-        &[&["one", "left", "right"], &["side"]],
-        &[&["numb*", "weak*", "paraly*", "droop*", "dead"]],
-        4,
-    ),
-    then(
-        STROKE,
-        &[&["cant", "couldnt"], &["move", "lift", "raise", "feel"]],
-        &[&["arm*", "leg*", "side", "hand*", "face"]],
-        3,
-    ),
+    near(STROKE, &[&["face", "smile", "mouth", "cara", "boca"]], &[DROOP], 3),
+    seq(STROKE, &[&["slurr*", "garbled"]]),
+    near(STROKE, &[&["sudden*"]], &[&["weak*", "numb*", "paraly*"]], 3),
+    near(STROKE, &[&["sudden*"]], &[&["cant", "couldnt"], &["speak", "talk", "see", "move"]], 3),
+    seq(STROKE, &[&["cant", "couldnt"], &["speak", "talk"], &["properly", "clearly", "straight", "normally"]]),
+    near(STROKE, &[&["one", "left", "right"], &["side"]], &[&["numb*", "weak*", "paraly*", "droop*", "dead"]], 4),
+    then(STROKE, &[&["cant", "couldnt"], &["move", "lift", "raise", "feel"]], &[LIMB], 3),
     seq(STROKE, &[&["worst"], &["headache*"]]),
-    seq(STROKE, &[&["thunderclap"]]),
-    seq(STROKE, &[&["stroke*"]]),
-    seq(STROKE, &[&["derrame"]]),
-    seq(STROKE, &[&["embolia"]]),
+    seq(STROKE, &[&["thunderclap", "stroke*", "derrame", "embolia"]]),
     // --- bleeding ---
-    near(
-        BLEED,
-        &[&["bleed*", "sangr*"]],
-        &[&[
-            "lot",
-            "heav*",
-            "badly",
-            "bad",
-            "profuse*",
-            "everywhere",
-            "much",
-            "mucho",
-            "bastante",
-        ]],
-        3,
-    ),
-    seq(
-        BLEED,
-        &[
-            &["wont", "cant", "doesnt", "wouldnt", "not", "never"],
-            &["stop*"],
-            &["bleed*"],
-        ],
-    ),
-    then(
-        BLEED,
-        &[&["bleed*"]],
-        &[&["wont", "not", "cant", "doesnt"], &["stop*"]],
-        4,
-    ),
+    near(BLEED, &[&["bleed*", "sangr*"]], &[BLEEDING_HARD], 3),
+    near(BLEED, &[&["bleed*", "blood", "sangr*"]], &[&["gush*", "soak*", "pour*", "spurt*"]], 6),
+    seq(BLEED, &[&["wont", "cant", "doesnt", "wouldnt", "not", "never"], &["stop*"], &["bleed*"]]),
+    then(BLEED, &[&["bleed*"]], &[&["wont", "not", "cant", "doesnt"], &["stop*"]], 4),
     seq(BLEED, &[&["no"], &["para", "deja"], &["de"], &["sangrar"]]),
+    then(BLEED, &[&["sangr*"]], &[&["no"], &["para"]], 3),
     seq(BLEED, &[&["blood"], &["everywhere"]]),
-    near(
-        BLEED,
-        &[&["blood", "sangre"]],
-        &[&["gush*", "soak*", "pour*", "spurt*"]],
-        2,
-    ),
-    then(
-        BLEED,
-        &[&["much", "lot", "lots", "mucha", "tons", "pool"]],
-        &[&["blood", "sangre"]],
-        2,
-    ),
-    then(
-        BLEED,
-        &[&[
-            "cough*",
-            "vomit*",
-            "throw*",
-            "spit*",
-            "tosiendo",
-            "tose",
-            "vomitando",
-            "vomita",
-        ]],
-        &[&["blood", "sangre"]],
-        1,
-    ),
+    seq(BLEED, &[&["hemorrhag*", "haemorrhag*", "hemorrag*"]]),
+    then(BLEED, &[&["much", "lot", "lots", "mucha", "tons", "pool"]], &[&["blood", "sangre"]], 2),
+    then(BLEED, &[BRING_UP], &[&["blood", "sangre"]], 1),
     then(BLEED, &[&["blood"]], &[&["vomit*"]], 3),
     // --- allergic reaction ---
-    near(
-        ALLERGY,
-        &[&["throat", "tongue", "lips", "lip", "garganta", "lengua", "labios"]],
-        &[&["swell*", "swollen", "clos*", "tight*", "hinch*", "cerr*"]],
-        3,
-    ),
+    near(ALLERGY, &[&["throat", "tongue", "lips", "lip", "garganta", "lengua", "labios"]], &[SWELLING], 3),
+    near(ALLERGY, &[&["face", "cara"]], &[&["swelling", "hinchando"]], 3),
     seq(ALLERGY, &[&["anaphyla*", "anafila*", "anafala*"]]),
-    then(
-        ALLERGY,
-        &[&["use", "used", "using", "uses", "gave", "give", "giving", "inject*"]],
-        &[&["epipen*"]],
-        2,
-    ),
-    seq(
-        ALLERGY,
-        &[
-            &["severe", "serious", "bad", "terrible", "major"],
-            &["allerg*"],
-            &["reaction*"],
-        ],
-    ),
-    then(
-        ALLERGY,
-        &[&["cant", "couldnt", "trouble", "difficult*"]],
-        &[&["swallow*"]],
-        1,
-    ),
+    then(ALLERGY, &[&["use", "used", "using", "uses", "gave", "give", "giving", "inject*"]], &[&["epipen*"]], 2),
+    seq(ALLERGY, &[&["severe", "serious", "bad", "terrible", "major"], &["allerg*"], &["reaction*"]]),
+    then(ALLERGY, &[&["cant", "couldnt", "trouble", "difficult*"]], &[&["swallow*"]], 1),
     seq(ALLERGY, &[&["reaccion"], &["alergica"], &["grave", "fuerte", "severa"]]),
     seq(ALLERGY, &[&["no"], &["puedo", "puede"], &["tragar"]]),
     // --- loss of consciousness, seizure ---
-    seq(UNCONSCIOUS, &[&["passed", "pass", "passing", "passes"], &["out"]]),
-    seq(UNCONSCIOUS, &[&["fainted", "fainting", "faints"]]),
-    seq(UNCONSCIOUS, &[&["blacked", "blacking"], &["out"]]),
-    seq(UNCONSCIOUS, &[&["collaps*"]]),
-    seq(UNCONSCIOUS, &[&["unconscious*", "unresponsive", "inconsciente"]]),
-    seq(
-        UNCONSCIOUS,
-        &[
-            &["not", "isnt", "wasnt", "stopped"],
-            &["responding", "responsive", "conscious"],
-        ],
-    ),
+    seq(UNCONSCIOUS, &[&["passed", "pass", "passing", "passes", "blacked", "blacking"], &["out"]]),
+    seq(UNCONSCIOUS, &[&["out"], &["cold"]]),
+    seq(UNCONSCIOUS, &[&["fainted", "fainting", "faints", "collaps*", "unconscious*", "unresponsive"]]),
+    seq(UNCONSCIOUS, &[&["not", "isnt", "wasnt", "stopped"], &["responding", "responsive", "conscious"]]),
     seq(UNCONSCIOUS, &[&["wont", "cant", "isnt", "not", "couldnt"], &["wak*"]]),
     seq(UNCONSCIOUS, &[&["lost", "losing"], &["consciousness"]]),
-    seq(UNCONSCIOUS, &[&["seiz*", "convuls*"]]),
-    seq(UNCONSCIOUS, &[&["desmay*"]]),
+    seq(UNCONSCIOUS, &[&["seiz*", "convuls*", "desmay*", "inconsciente"]]),
     seq(UNCONSCIOUS, &[&["no"], &["despierta", "reacciona", "responde"]]),
     seq(UNCONSCIOUS, &[&["no"], &["se"], &["despierta", "mueve"]]),
     seq(UNCONSCIOUS, &[&["ataque"], &["epileptico"]]),
     // --- self-harm ---
-    seq(SELF_HARM, &[&["kill", "killing", "kills", "killed"], REFLEXIVE]),
+    seq(SELF_HARM, &[&["kill*", "shoot", "shooting", "hang", "hanging", "drown", "drowning"], REFLEXIVE]),
     seq(SELF_HARM, &[&["end", "ending", "ended"], POSSESSIVE, &["life", "own"]]),
-    seq(
-        SELF_HARM,
-        &[&["take", "taking", "took"], POSSESSIVE, &["own"], &["life"]],
-    ),
+    seq(SELF_HARM, &[&["take", "taking", "took"], POSSESSIVE, &["own"], &["life"]]),
     seq(SELF_HARM, &[&["suicid*"]]),
     then(SELF_HARM, &[&["want", "wants", "wanted"]], &[&["die", "dead"]], 2),
+    seq(SELF_HARM, &[&["think*", "thought"], &["about", "of"], &["dying", "death"]]),
     then(SELF_HARM, &[&["wish"]], &[&["dead"]], 3),
     then(SELF_HARM, &[&["better"], &["off"]], &[&["dead"]], 4),
+    then(SELF_HARM, &[&["rather"]], &[&["dead", "die"]], 2),
     seq(SELF_HARM, &[&["to"], &["hurt", "harm", "cut"], REFLEXIVE]),
     seq(SELF_HARM, &[&["hurting", "harming", "cutting"], REFLEXIVE]),
     seq(SELF_HARM, &[&["end"], &["it"], &["all"]]),
-    then(
-        SELF_HARM,
-        &[&["pills", "overdos*"]],
-        &[&["end", "die", "kill*", "purpose"]],
-        4,
-    ),
-    seq(
-        SELF_HARM,
-        &[&["dont", "doesnt"], &["want"], &["to"], &["live", "exist"]],
-    ),
-    seq(
-        SELF_HARM,
-        &[&["dont", "doesnt"], &["want"], &["to"], &["be"], &["alive"]],
-    ),
-    seq(
-        SELF_HARM,
-        &[
-            &["dont", "doesnt"],
-            &["want"],
-            &["to"],
-            &["be"],
-            &["here"],
-            &["anymore"],
-        ],
-    ),
+    seq(SELF_HARM, &[&["end", "ending"], &["things", "everything"]]),
+    seq(SELF_HARM, &[&["point", "reason"], &["in", "of", "to", "for"], &["living", "live", "life"]]),
+    seq(SELF_HARM, &[&["dont", "doesnt", "cant"], &["see"], &["the", "any", "a"], &["point", "reason"]]),
+    seq(SELF_HARM, &[&["no"], &["point", "reason"], &["in", "to", "for"], &["living", "live", "going"]]),
+    then(SELF_HARM, &[&["pills", "overdos*"]], &[&["end", "die", "kill*", "purpose"]], 4),
+    then(SELF_HARM, &[&["plan*", "going", "want*", "think*"]], &[&["overdos*"]], 3),
+    then(SELF_HARM, &[&["swallowed"]], &[&["all", "whole", "entire", "bunch", "handful"]], 2),
+    seq(SELF_HARM, &[&["whole", "entire"], &["bottle"]]),
+    then(SELF_HARM, &[&["jump*"]], &[&["bridge", "building", "roof", "train"]], 4),
+    then(SELF_HARM, &[&["gun", "rope", "noose"]], &[&["myself", "kill*", "end", "die", "shoot*"]], 8),
+    seq(SELF_HARM, &[&["dont", "doesnt"], &["want"], &["to"], &["live", "exist"]]),
+    seq(SELF_HARM, &[&["dont", "doesnt"], &["want"], &["to"], &["be"], &["alive"]]),
+    seq(SELF_HARM, &[&["dont", "doesnt"], &["want"], &["to"], &["be"], &["here"], &["anymore"]]),
     seq(SELF_HARM, &[&["quiero", "quiere"], &["matar*", "morir*"]]),
-    seq(SELF_HARM, &[&["matarme", "matarse"]]),
-    seq(SELF_HARM, &[&["no"], &["quiero", "quiere"], &["vivir"]]),
+    seq(SELF_HARM, &[&["matarme", "matarse", "lastimarme", "lastimarse", "cortarme", "cortarse"]]),
+    then(SELF_HARM, &[&["no"], &["quiero", "quiere"]], &[&["vivir", "viviendo"]], 1),
     seq(SELF_HARM, &[&["quitarme", "quitarse"], &["la"], &["vida"]]),
     seq(SELF_HARM, &[&["hacerme", "hacerse"], &["dano"]]),
-    seq(SELF_HARM, &[&["lastimarme", "lastimarse", "cortarme", "cortarse"]]),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -583,11 +505,17 @@ const LOOK_ALIKE_NEXT: Word = &[
     "action",
     "plan",
     "insurance",
+    "followup*",
+    "free",
 ];
 
-/// Idioms of death and killing. They veto only self-harm matches they overlap: the symptom patterns
-/// need a body part, and "my chest is killing me" is chest pain.
-const IDIOMS: &[Phrase] = &[
+/// Figures of speech that contain a symptom word; they veto any match they overlap.
+const FIGURES_OF_SPEECH: &[Phrase] = &[&[&["stroke"], &["of"], &["luck", "genius", "fortune", "midnight"]]];
+
+/// Idioms of death and killing (and "dyeing" transcribed as "dying"). They veto only self-harm matches
+/// they overlap: the symptom patterns need a body part, and "my chest is killing me" is chest pain.
+const DEATH_IDIOMS: &[Phrase] = &[
+    &[&["dying"], &["my", "her", "his", "the"], &["hair"]],
     &[&["dying"], &["to", "for"]],
     &[&["killing"], &["me", "time"]],
     &[&["kill"], &["two"], &["birds"]],
@@ -602,7 +530,7 @@ const IDIOMS: &[Phrase] = &[
 ];
 
 /// Past-history cues: a clause that contains one is about the past (or a routine follow-up), so
-/// nothing in it is flagged. Voided by a preceding "since"/"the" ("chest pain since yesterday").
+/// nothing in it is flagged. Voided by a preceding "since" ("chest pain since yesterday").
 const PAST_CUES: &[Phrase] = &[
     &[
         &["last"],
@@ -617,8 +545,8 @@ const PAST_CUES: &[Phrase] = &[
     &[&["as"], &["a"], &["kid", "child", "baby", "teen", "teenager"]],
     &[&["when"], &["i", "he", "she"], &["was"]],
     &[&[
-        "followup",
-        "checkup",
+        "followup*",
+        "checkup*",
         "annual",
         "previous*",
         "prior",
@@ -628,8 +556,19 @@ const PAST_CUES: &[Phrase] = &[
         "chequeo",
     ]],
     &[&["on"], &["file"]],
+    &[&["in"], &["my", "the", "our"], &["family"]],
+    &[&["family"], &["history"]],
     &[&["el"], &["ano"], &["pasado"]],
     &[&["hace"], &["*"], &["ano", "anos", "mes", "meses"]],
+];
+
+/// Ongoing cues: they keep a clause with a past-history cue live ("he collapsed yesterday and is still
+/// unconscious", "I attempted suicide last year and I'm thinking about it again").
+const ONGOING_CUES: &[Phrase] = &[
+    &[&["still", "again", "currently", "todavia", "sigue", "sigo"]],
+    &[&["right"], &["now"]],
+    &[&["otra"], &["vez"]],
+    &[&["de"], &["nuevo"]],
 ];
 
 /// Resolution cues: they cancel their own clause and the one before it ("he fainted, but he's fine
@@ -650,8 +589,9 @@ const CHRONIC_CUES: &[Phrase] = &[
     &[&["for"], &["months", "weeks", "years"]],
 ];
 
-/// Words that void a past-history cue right after them ("since last week", "the last year").
-const CUE_VOIDERS: &[&str] = &["since", "desde", "the", "past"];
+/// Words that turn a cue right after them into the start of something still going on ("since last
+/// week", "desde ayer").
+const CUE_VOIDERS: &[&str] = &["since", "desde"];
 
 // ---------------------------------------------------------------------------------------------
 // Matching
@@ -706,7 +646,15 @@ fn any_hit(clause: &[&str], rule: &Rule, mut accept: impl FnMut(Hit) -> bool) ->
         Rule::Near(a, b, max) | Rule::Then(a, b, max) => {
             let either_order = matches!(rule, Rule::Near(..));
             starts(a).any(|i| {
-                starts(b).any(|j| {
+                // Only look for the second phrase inside the window, so a long unpunctuated transcript
+                // stays linear in its length.
+                let from = if either_order {
+                    i.saturating_sub(max + b.len())
+                } else {
+                    i + a.len()
+                };
+                let to = (i + a.len() + max + 1).min(clause.len());
+                (from..to).filter(|&j| phrase_at(clause, j, b)).any(|j| {
                     let (a_end, b_end) = (i + a.len(), j + b.len());
                     if j >= a_end && j - a_end <= max {
                         accept(Hit {
@@ -732,7 +680,8 @@ fn any_hit(clause: &[&str], rule: &Rule, mut accept: impl FnMut(Hit) -> bool) ->
 fn matches(clause: &[&str], pattern: &Pattern) -> bool {
     any_hit(clause, &pattern.rule, |hit| {
         let look_alike = clause.get(hit.end).is_some_and(|next| word_is(next, LOOK_ALIKE_NEXT));
-        let idiom = pattern.flag == RedFlag::SelfHarm988 && in_idiom(clause, hit);
+        let idiom = in_idiom(clause, hit, FIGURES_OF_SPEECH)
+            || pattern.flag == RedFlag::SelfHarm988 && in_idiom(clause, hit, DEATH_IDIOMS);
         !(negated(clause, hit) || look_alike || idiom)
     })
 }
@@ -766,8 +715,8 @@ fn negated(clause: &[&str], hit: Hit) -> bool {
     false
 }
 
-fn in_idiom(clause: &[&str], hit: Hit) -> bool {
-    IDIOMS.iter().any(|idiom| {
+fn in_idiom(clause: &[&str], hit: Hit, idioms: &[Phrase]) -> bool {
+    idioms.iter().any(|idiom| {
         (0..clause.len()).any(|i| phrase_at(clause, i, idiom) && i < hit.end && hit.start < i + idiom.len())
     })
 }
@@ -928,6 +877,11 @@ mod tests {
             check("my daughter says she wants to kill herself"),
             Some(RedFlag::SelfHarm988)
         );
+        // Someone else dying is a 911 call, not a 988 one.
+        assert_eq!(
+            check("i think he's dying, he's not breathing"),
+            emergency(Category::Breathing)
+        );
     }
 
     // --- Spanish ---
@@ -974,6 +928,19 @@ mod tests {
     }
 
     #[test]
+    fn ongoing_cues_keep_a_past_clause_live() {
+        assert_eq!(
+            check("he collapsed yesterday and is still unconscious"),
+            emergency(Category::Unconscious)
+        );
+        assert_eq!(
+            check("I attempted suicide last year and I'm thinking about it again"),
+            Some(RedFlag::SelfHarm988)
+        );
+        assert_eq!(check("he collapsed yesterday"), None);
+    }
+
+    #[test]
     fn chronic_cues_cancel_911_but_not_988() {
         assert_eq!(check("i get out of breath on stairs lately"), None);
         assert_eq!(
@@ -1013,6 +980,8 @@ mod tests {
             check("this wait is killing me and i want to kill myself"),
             Some(RedFlag::SelfHarm988)
         );
+        assert_eq!(check("i keep thinking about dying my hair red"), None);
+        assert_eq!(check("it was a stroke of luck"), None);
     }
 
     // --- precedence, determinism ---
@@ -1038,6 +1007,20 @@ mod tests {
         assert_eq!(
             check("he's bleeding a lot. he collapsed"),
             emergency(Category::Bleeding)
+        );
+    }
+
+    #[test]
+    fn long_unpunctuated_transcripts_stay_fast_and_still_match() {
+        let mut text = "and then we went to the store and ".repeat(2_000);
+        text.push_str("my chest hurts");
+        let started = std::time::Instant::now();
+        assert_eq!(check(&text), emergency(Category::ChestPain));
+        // Generous bound for an unoptimised build on a loaded CI box; a quadratic scan takes seconds.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
         );
     }
 

@@ -26,8 +26,16 @@ async fn connected(app: &TestApp, n: u32) -> (voicegate::testkit::twilio_caller:
     let caller = app.twilio_call(&call_sid(n)).await;
     let mut fake = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
     let update = fake.wait_for("session.update").await.unwrap();
-    let tools: Vec<&str> = update["session"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert!(tools.contains(&"verify_patient") && tools.contains(&"flag_emergency"), "{tools:?}");
+    let tools: Vec<&str> = update["session"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        tools.contains(&"verify_patient") && tools.contains(&"flag_emergency"),
+        "{tools:?}"
+    );
     (caller, fake)
 }
 
@@ -41,8 +49,14 @@ async fn patient_tools_refuse_before_verification_whatever_the_model_passes() {
     let (_caller, mut fake) = connected(&app, 1).await;
     for (name, args) in [
         ("list_my_appointments", json!({})),
-        ("book_appointment", json!({"slot": "s1", "reason": "checkup", "patient_id": "demo-p1"})),
-        ("cancel_appointment", json!({"appointment": "a1", "reason": "x", "patient_id": "demo-p2"})),
+        (
+            "book_appointment",
+            json!({"slot": "s1", "reason": "checkup", "patient_id": "demo-p1"}),
+        ),
+        (
+            "cancel_appointment",
+            json!({"appointment": "a1", "reason": "x", "patient_id": "demo-p2"}),
+        ),
     ] {
         let out = call_tool(&mut fake, name, args).await;
         assert_eq!(out["say"], answer::NOT_VERIFIED, "{name} refused before verification");
@@ -59,9 +73,15 @@ async fn exact_identifiers_verify_and_the_attempt_is_audited() {
     let out = call_tool(&mut fake, "list_my_appointments", json!({})).await;
     assert_eq!(out["say"], answer::NOT_YET);
     let trail = audit_trail(&app).await;
-    let verify = trail.iter().find(|r| r["action"] == "patient.verify").expect("verification audited");
+    let verify = trail
+        .iter()
+        .find(|r| r["action"] == "patient.verify")
+        .expect("verification audited");
     assert_eq!(verify["outcome"], "success");
-    assert!(verify["patient"].as_str().unwrap().starts_with("phi:"), "patient by keyed reference only");
+    assert!(
+        verify["patient"].as_str().unwrap().starts_with("phi:"),
+        "patient by keyed reference only"
+    );
     assert!(!verify.to_string().to_lowercase().contains("doe"));
 }
 
@@ -70,8 +90,12 @@ async fn folding_matches_case_and_accents_but_never_a_prefix() {
     let app = spawn_app().await;
     let (_caller, mut fake) = connected(&app, 3).await;
     let prefix = json!({"first_name": "Ja", "last_name": "Doe", "date_of_birth": "1980-02-14", "phone": "5550100001"});
-    assert_eq!(call_tool(&mut fake, "verify_patient", prefix).await["say"], answer::VERIFY_FAILED);
-    let folded = json!({"first_name": "JOSE", "last_name": "alvarez", "date_of_birth": "07/30/1975", "phone": "555.010.0002"});
+    assert_eq!(
+        call_tool(&mut fake, "verify_patient", prefix).await["say"],
+        answer::VERIFY_FAILED
+    );
+    let folded =
+        json!({"first_name": "JOSE", "last_name": "alvarez", "date_of_birth": "07/30/1975", "phone": "555.010.0002"});
     assert_eq!(call_tool(&mut fake, "verify_patient", folded).await["ok"], true);
 }
 
@@ -81,16 +105,24 @@ async fn a_fourth_attempt_in_one_call_is_refused() {
     let (_caller, mut fake) = connected(&app, 4).await;
     let wrong = json!({"first_name": "Jane", "last_name": "Doe", "date_of_birth": "1980-02-15", "phone": "5550100001"});
     for _ in 0..3 {
-        assert_eq!(call_tool(&mut fake, "verify_patient", wrong.clone()).await["say"], answer::VERIFY_FAILED);
+        assert_eq!(
+            call_tool(&mut fake, "verify_patient", wrong.clone()).await["say"],
+            answer::VERIFY_FAILED
+        );
     }
-    assert_eq!(call_tool(&mut fake, "verify_patient", jane()).await["say"], answer::TOO_MANY_ATTEMPTS, "even with the right details");
+    assert_eq!(
+        call_tool(&mut fake, "verify_patient", jane()).await["say"],
+        answer::TOO_MANY_ATTEMPTS,
+        "even with the right details"
+    );
 }
 
 #[tokio::test]
 async fn five_failures_lock_the_record_across_calls() {
     let app = spawn_app().await;
     // Right name and birth date, wrong phone: these count against Jane's record.
-    let wrong_phone = json!({"first_name": "Jane", "last_name": "Doe", "date_of_birth": "1980-02-14", "phone": "5559999999"});
+    let wrong_phone =
+        json!({"first_name": "Jane", "last_name": "Doe", "date_of_birth": "1980-02-14", "phone": "5559999999"});
     let (_c1, mut f1) = connected(&app, 5).await;
     for _ in 0..3 {
         call_tool(&mut f1, "verify_patient", wrong_phone.clone()).await;
@@ -100,14 +132,20 @@ async fn five_failures_lock_the_record_across_calls() {
     let fifth = call_tool(&mut f2, "verify_patient", wrong_phone.clone()).await;
     assert_eq!(fifth["say"], answer::LOCKED);
     let (_c3, mut f3) = connected(&app, 7).await;
-    assert_eq!(call_tool(&mut f3, "verify_patient", jane()).await["say"], answer::LOCKED, "locked until staff verify");
+    assert_eq!(
+        call_tool(&mut f3, "verify_patient", jane()).await["say"],
+        answer::LOCKED,
+        "locked until staff verify"
+    );
 }
 
 #[tokio::test]
 async fn a_red_flag_in_the_transcript_plays_the_911_script_and_disables_tools() {
     let app = spawn_app().await;
     let (_caller, mut fake) = connected(&app, 8).await;
-    fake.user_transcript("I have crushing pain in my chest and my left arm is numb").await.unwrap();
+    fake.user_transcript("I have crushing pain in my chest and my left arm is numb")
+        .await
+        .unwrap();
     let script = timeout(GUARD, async {
         loop {
             let e = fake.wait_for("response.create").await.unwrap();
@@ -129,7 +167,9 @@ async fn a_red_flag_in_the_transcript_plays_the_911_script_and_disables_tools() 
 async fn a_negated_symptom_is_not_an_emergency() {
     let app = spawn_app().await;
     let (_caller, mut fake) = connected(&app, 9).await;
-    fake.user_transcript("no chest pain, I just need a follow-up appointment").await.unwrap();
+    fake.user_transcript("no chest pain, I just need a follow-up appointment")
+        .await
+        .unwrap();
     // The next tool still works, so no red flag was raised.
     let out = call_tool(&mut fake, "verify_patient", jane()).await;
     assert_eq!(out["ok"], true);
@@ -138,12 +178,17 @@ async fn a_negated_symptom_is_not_an_emergency() {
 
 #[tokio::test]
 async fn transfer_goes_through_the_next_step_only_when_a_staff_line_exists() {
-    let app = spawn_app_with(Options::default(), |s| s.twilio.staff_number = Some("+15550009999".into())).await;
+    let app = spawn_app_with(Options::default(), |s| {
+        s.twilio.staff_number = Some("+15550009999".into())
+    })
+    .await;
     let (mut caller, mut fake) = connected(&app, 10).await;
     let out = call_tool(&mut fake, "transfer_to_staff", json!({})).await;
     assert_eq!(out["ok"], true);
     fake.wait_for("response.create").await.unwrap();
-    fake.respond_audio(&pattern(1, 5), 800, "Transferring you now.").await.unwrap();
+    fake.respond_audio(&pattern(1, 5), 800, "Transferring you now.")
+        .await
+        .unwrap();
     let (code, _) = timeout(GUARD, caller.wait_closed()).await.unwrap().unwrap();
     assert_eq!(code, Some(1000));
     let next = app.post_next(&call_sid(10)).await.body;
@@ -162,8 +207,15 @@ async fn a_callback_request_is_stored_with_a_spoken_reference() {
     let out = call_tool(&mut fake, "request_callback", json!({"topic": "reschedule my visit"})).await;
     let reference = out["reference"].as_str().unwrap().to_owned();
     assert_eq!(reference.len(), 6);
-    assert!(out["say"].as_str().unwrap().contains(&reference.chars().map(String::from).collect::<Vec<_>>().join(" ")));
-    let voicegate::storage::Db::Sqlite(pool) = &app.state.deps.db else { unreachable!() };
+    assert!(
+        out["say"]
+            .as_str()
+            .unwrap()
+            .contains(&reference.chars().map(String::from).collect::<Vec<_>>().join(" "))
+    );
+    let voicegate::storage::Db::Sqlite(pool) = &app.state.deps.db else {
+        unreachable!()
+    };
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM callback_requests WHERE reference = ?")
         .bind(&reference)
         .fetch_one(pool)
@@ -174,7 +226,35 @@ async fn a_callback_request_is_stored_with_a_spoken_reference() {
 
 /// Every audit record in the app's chain, as JSON.
 async fn audit_trail(app: &TestApp) -> Vec<Value> {
-    let voicegate::storage::Db::Sqlite(pool) = &app.state.deps.db else { unreachable!() };
-    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT canonical FROM audit_log ORDER BY idx").fetch_all(pool).await.unwrap();
-    rows.into_iter().map(|(c,)| serde_json::from_slice(&c).unwrap()).collect()
+    let voicegate::storage::Db::Sqlite(pool) = &app.state.deps.db else {
+        unreachable!()
+    };
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT canonical FROM audit_log ORDER BY idx")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|(c,)| serde_json::from_slice(&c).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn self_harm_gets_the_988_script_even_after_a_911_flag() {
+    let app = spawn_app().await;
+    let (_caller, mut fake) = connected(&app, 13).await;
+    fake.user_transcript("my father passed out and won't wake up").await.unwrap();
+    fake.user_transcript("and honestly I want to kill myself").await.unwrap();
+    let scripts: Vec<String> = timeout(GUARD, async {
+        let mut found = Vec::new();
+        while found.len() < 2 {
+            let e = fake.wait_for("response.create").await.unwrap();
+            if e["response"]["tool_choice"] == "none" {
+                found.push(e["response"]["instructions"].as_str().unwrap().to_owned());
+            }
+        }
+        found
+    })
+    .await
+    .unwrap();
+    assert!(scripts[0].contains("9 1 1") && scripts[1].contains("9 8 8"), "{scripts:?}");
 }
