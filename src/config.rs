@@ -92,9 +92,20 @@ pub struct Settings {
     pub secrets: SecretSettings,
     pub database: DatabaseSettings,
     pub audit: AuditSettings,
+    pub recordings: RecordingsSettings,
     pub twilio: TwilioSettings,
     pub realtime: RealtimeSettings,
     pub call: CallSettings,
+}
+
+/// Where finished recordings, manifests and audit checkpoints go. Spools always stay local.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordingsSettings {
+    /// The encrypted folder `data_dir/blobs`.
+    Local,
+    /// An S3 bucket, every object under SSE-KMS with our key.
+    S3(crate::storage::s3::S3Settings),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -311,6 +322,12 @@ impl Settings {
             && !(k.bytes().len() == 64 && k.bytes().iter().all(u8::is_ascii_hexdigit))
         {
             return invalid("secrets.blob_master_key", "must be 64 hex digits (32 bytes)");
+        }
+        if let RecordingsSettings::S3(s3) = &self.recordings {
+            s3.validate().map_err(|e| ConfigError::Invalid {
+                key: "recordings",
+                why: e.to_string(),
+            })?;
         }
         if self.audit.checkpoint_every == 0 {
             return invalid("audit.checkpoint_every", "must be at least 1");

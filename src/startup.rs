@@ -23,6 +23,9 @@ use crate::recording;
 use crate::shutdown::Shutdown;
 use crate::storage;
 
+/// How often recordings parked in the outbox are retried.
+const OUTBOX_RETRY: Duration = Duration::from_secs(30);
+
 /// State shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -76,37 +79,33 @@ impl Application {
                 .await
                 .context("opening the audit log")?,
         );
-        if crate::tools::ehr::builtin::seed_demo(&db).await.context("seeding the demo clinic")? {
+        if crate::tools::ehr::builtin::seed_demo(&db)
+            .await
+            .context("seeding the demo clinic")?
+        {
             tracing::info!("demo clinic seeded (built-in EHR, fictional patients)");
         }
-        let blobs = storage::open_blobs(&settings).await.context("opening the blob store")?;
-        // Recordings of calls a crash interrupted are finalised (marked incomplete) and audited.
-        for stored in recording::recorder::recover_spools(&blobs, clock.now_unix_ms())
+        let blobs = storage::open_blobs(&settings)
             .await
-            .context("recovering recordings")?
-        {
-            let event = crate::audit::AuditEvent {
-                actor: crate::audit::Actor::System {
-                    job: "recording-recovery".into(),
-                },
-                action: "recording.stored".into(),
-                call_id: stored
-                    .wav_key
-                    .rsplit('/')
-                    .next()
-                    .and_then(|n| n.strip_suffix(".wav"))
-                    .map(str::to_owned),
-                patient: None,
-                reason: Some("finalised after an interrupted run".into()),
-                outcome: crate::audit::AuditOutcome::Success,
-                details: serde_json::json!({
-                    "object_key": stored.wav_key, "sha256": stored.wav_sha256,
-                    "key_id": stored.key_id, "incomplete": true,
-                }),
-                at_ms: clock.now_unix_ms(),
-            };
-            audit
-                .append_or_spool(&event)
+            .context("opening the recording store")?;
+        let local_blobs = storage::open_local_blobs(&settings).context("opening the local encrypted folder")?;
+        let stores = recording::recorder::Stores {
+            local: local_blobs.clone(),
+            store: blobs.clone(),
+        };
+        // Recordings of calls a crash interrupted are finalised (marked incomplete); recordings
+        // whose upload failed are retried; each is audited.
+        let now = clock.now_unix_ms();
+        let mut recovered = recording::recorder::recover_spools(&stores, now)
+            .await
+            .context("recovering recordings")?;
+        recovered.extend(
+            recording::recorder::retry_outbox(&stores)
+                .await
+                .context("retrying the recording outbox")?,
+        );
+        for stored in &recovered {
+            audit_recovered(&audit, &db, stored, now)
                 .await
                 .context("auditing a recovered recording")?;
         }
@@ -129,6 +128,7 @@ impl Application {
                 db,
                 audit,
                 blobs,
+                local_blobs,
             },
             calls,
             shutdown: Shutdown::default(),
@@ -167,6 +167,33 @@ impl Application {
         let settings = state.deps.settings.clone();
         let shutdown = state.shutdown.clone();
         let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // Recordings whose upload failed are retried in the background until stored.
+        let outbox_retry = {
+            let deps = state.deps.clone();
+            let cancel = shutdown.root.child_token();
+            tokio::spawn(async move {
+                let stores = recording::recorder::Stores {
+                    local: deps.local_blobs.clone(),
+                    store: deps.blobs.clone(),
+                };
+                let mut tick = tokio::time::interval(OUTBOX_RETRY);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        () = cancel.cancelled() => return,
+                    }
+                    match recording::recorder::retry_outbox(&stores).await {
+                        Ok(stored) => {
+                            for s in &stored {
+                                let _ = audit_recovered(&deps.audit, &deps.db, s, deps.clock.now_unix_ms()).await;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error.message = %e, "recording outbox could not be read"),
+                    }
+                }
+            })
+        };
         let spool_retry = state.deps.audit.clone().spawn_spool_retry(
             Duration::from_secs(settings.audit.spool_retry_secs.max(1)),
             shutdown.root.child_token(),
@@ -208,6 +235,7 @@ impl Application {
             .context("HTTP server failed")?;
         shutdown.root.cancel();
         let _ = spool_retry.await;
+        let _ = outbox_retry.await;
         if let Err(e) = state.deps.audit.checkpoint_now().await {
             tracing::warn!(error.message = %e, "final audit checkpoint could not be written");
         }
@@ -226,4 +254,47 @@ fn router(state: AppState) -> Router {
         .route(http::twilio_webhook::NEXT_PATH, post(http::twilio_webhook::next))
         .route(http::twilio_webhook::MEDIA_PATH, get(http::twilio_media::media))
         .with_state(state)
+}
+
+/// `recording.stored` for a recording finished outside a live call (after a crash or a failed
+/// upload).
+async fn audit_recovered(
+    audit: &AuditLog,
+    db: &storage::Db,
+    stored: &recording::StoredRecording,
+    now: u64,
+) -> Result<(), crate::audit::AuditError> {
+    if let Some(call_id) = stored.wav_key.rsplit('/').next().and_then(|n| n.strip_suffix(".wav"))
+        && let Err(e) = storage::calls::set_recording_location(db, call_id, &stored.wav_key).await
+    {
+        tracing::warn!(error.message = %e, "call row could not name its recovered recording");
+    }
+    let event = crate::audit::AuditEvent {
+        actor: crate::audit::Actor::System {
+            job: "recording-recovery".into(),
+        },
+        action: "recording.stored".into(),
+        call_id: stored
+            .wav_key
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(".wav"))
+            .map(str::to_owned),
+        patient: None,
+        reason: Some(
+            if stored.incomplete {
+                "finalised after an interrupted run"
+            } else {
+                "uploaded from the outbox"
+            }
+            .into(),
+        ),
+        outcome: crate::audit::AuditOutcome::Success,
+        details: serde_json::json!({
+            "object_key": stored.wav_key, "manifest_key": stored.manifest_key, "sha256": stored.wav_sha256,
+            "key_id": stored.key_id, "incomplete": stored.incomplete,
+        }),
+        at_ms: now,
+    };
+    audit.append_or_spool(&event).await.map(|_| ())
 }

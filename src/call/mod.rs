@@ -64,6 +64,8 @@ pub struct CallDeps {
     pub disclosure: Arc<Prompt>,
     pub db: Db,
     pub audit: Arc<AuditLog>,
-    /// Where recordings and manifests go.
+    /// Where finished recordings and manifests go (local encrypted folder or S3 + KMS).
     pub blobs: crate::storage::blob::Blobs,
+    /// The local encrypted folder: recording spools and the upload outbox (survive a crash).
+    pub local_blobs: crate::storage::blob::Blobs,
 }

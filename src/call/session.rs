@@ -309,7 +309,11 @@ impl Session {
         let call = &deps.settings.call;
         let frame_ms = 20;
         let pre_upstream = deps.settings.realtime.connect_timeout() + PRE_UPSTREAM_SLACK;
-        let recorder = RecorderHandle::spawn(deps.blobs.clone(), id.as_str(), format_rate(format));
+        let stores = crate::recording::recorder::Stores {
+            local: deps.local_blobs.clone(),
+            store: deps.blobs.clone(),
+        };
+        let recorder = RecorderHandle::spawn(stores, id.as_str(), format_rate(format));
         Session {
             id,
             call_sid,
@@ -1121,6 +1125,7 @@ mod tests {
             disclosure: Arc::new(disclosure),
             db,
             audit,
+            local_blobs: call_blobs.clone(),
             blobs: call_blobs,
         };
         // Everything real-I/O is set up; from here on time is paused and auto-advances.

@@ -32,7 +32,9 @@ impl VerifiedPatient {
 
 impl std::fmt::Debug for VerifiedPatient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifiedPatient").field("phi_ref", &self.phi_ref).finish_non_exhaustive()
+        f.debug_struct("VerifiedPatient")
+            .field("phi_ref", &self.phi_ref)
+            .finish_non_exhaustive()
     }
 }
 
@@ -189,7 +191,10 @@ impl CallState {
 
     /// A verification tool matched exactly one record: the caller is now verified.
     pub fn verified(&mut self, m: crate::tools::verification::PatientMatch) -> VerifiedPatient {
-        let patient = VerifiedPatient { patient_id: m.patient_id, phi_ref: m.phi_ref };
+        let patient = VerifiedPatient {
+            patient_id: m.patient_id,
+            phi_ref: m.phi_ref,
+        };
         self.verified = Some(patient.clone());
         patient
     }

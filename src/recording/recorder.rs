@@ -34,6 +34,14 @@ const FRAME_BYTES: u64 = 4;
 /// Blob key prefix of in-progress spools.
 pub const SPOOL_PREFIX: &str = "recordings/spool/";
 
+/// Blob key prefix of recordings waiting for their upload (the manifest input of each).
+pub const OUTBOX_PREFIX: &str = "recordings/outbox/";
+
+/// Upload attempts at call end before a recording is parked in the outbox.
+const STORE_ATTEMPTS: u32 = 3;
+/// First retry delay (doubles each time).
+const STORE_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Recording failures (the session logs them; the audit record says what was stored).
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
@@ -150,16 +158,24 @@ impl Window {
 pub struct RecorderHandle {
     pub tx: mpsc::Sender<AudioChunk>,
     task: tokio::task::JoinHandle<Result<Spooled, RecordingError>>,
-    blobs: Blobs,
+    stores: Stores,
+}
+
+/// Where a recorder writes: the spool (and outbox) always in the local encrypted folder, which
+/// survives a crash; the finished recording in the configured store (local or S3 + KMS).
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub local: Blobs,
+    pub store: Blobs,
 }
 
 impl RecorderHandle {
     /// Start recording `call_id` at `sample_rate` (the caller leg's native rate).
-    pub fn spawn(blobs: Blobs, call_id: &str, sample_rate: u32) -> RecorderHandle {
+    pub fn spawn(stores: Stores, call_id: &str, sample_rate: u32) -> RecorderHandle {
         let (tx, rx) = mpsc::channel(RECORDER_QUEUE);
         let key = format!("{SPOOL_PREFIX}{call_id}-{sample_rate}.pcm");
-        let task = tokio::spawn(run(blobs.clone(), key, sample_rate, rx));
-        RecorderHandle { tx, task, blobs }
+        let task = tokio::spawn(run(stores.local.clone(), key, sample_rate, rx));
+        RecorderHandle { tx, task, stores }
     }
 
     /// Close the channel, let the recorder spool everything, then store the WAV and manifest.
@@ -167,12 +183,28 @@ impl RecorderHandle {
     /// # Errors
     /// The spool or the blob store failed; a spool that exists is finalised at the next start.
     pub async fn finish(self, manifest: ManifestInput) -> Result<(StoredRecording, RecorderStats), RecordingError> {
-        let RecorderHandle { tx, task, blobs } = self;
+        let RecorderHandle { tx, task, stores } = self;
         drop(tx);
         let spooled = task.await.map_err(|_| RecordingError::Task)??;
         let stats = spooled.stats.clone();
-        let stored = store(&blobs, &spooled, manifest, false).await?;
-        Ok((stored, stats))
+        // Retry with backoff; if the store stays unavailable, park the call in the local outbox
+        // (the spool stays, encrypted) for the background retry and the next start.
+        let mut delay = STORE_RETRY_FIRST;
+        for attempt in 1..=STORE_ATTEMPTS {
+            match store(&stores, &spooled, manifest.clone(), false).await {
+                Ok(stored) => return Ok((stored, stats)),
+                Err(RecordingError::Blob(e)) if e.is_retryable() && attempt < STORE_ATTEMPTS => {
+                    tracing::warn!(attempt, error.message = %e, "recording upload failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    park_in_outbox(&stores.local, &spooled, &manifest).await?;
+                    return Err(e);
+                }
+            }
+        }
+        Err(RecordingError::Task)
     }
 }
 
@@ -239,7 +271,7 @@ async fn run(
 
 /// What the manifest says besides the audio (from the session). Transcripts make it PHI: it is
 /// stored encrypted like the audio.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct ManifestInput {
     pub call_id: String,
     pub call_sid: Option<String>,
@@ -255,7 +287,7 @@ pub struct ManifestInput {
     pub audit_position: Option<AuditPosition>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TranscriptSegment {
     /// `caller`, `agent` or `system`.
     pub speaker: String,
@@ -264,19 +296,19 @@ pub struct TranscriptSegment {
     pub start_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ToolCallEntry {
     pub name: String,
     pub outcome: String,
     pub at_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TruncationEntry {
     pub audio_end_ms: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AuditPosition {
     pub index: u64,
     pub hash: String,
@@ -329,16 +361,16 @@ fn wav_header(rate: u32, frames: u64) -> Result<Vec<u8>, RecordingError> {
 
 /// Turn a spool into the stored WAV + manifest, then remove the spool.
 async fn store(
-    blobs: &Blobs,
+    stores: &Stores,
     spooled: &Spooled,
     mut manifest: ManifestInput,
     incomplete: bool,
 ) -> Result<StoredRecording, RecordingError> {
     let wav_key = recording_key(&manifest.call_id, manifest.started_at_ms, "wav");
     let manifest_key = recording_key(&manifest.call_id, manifest.started_at_ms, "manifest.json");
-    let spool_len = blobs.len(&spooled.key).await?;
+    let spool_len = stores.local.len(&spooled.key).await?;
     let frames = spool_len / FRAME_BYTES;
-    let mut writer = blobs.create_writer(&wav_key).await?;
+    let mut writer = stores.store.create_writer(&wav_key).await?;
     let header = wav_header(spooled.sample_rate, frames)?;
     let mut sha = Sha256::new();
     sha.update(&header);
@@ -348,7 +380,7 @@ async fn store(
     let mut at = 0;
     while at < frames * FRAME_BYTES {
         let end = (at + STEP).min(frames * FRAME_BYTES);
-        let bytes = blobs.get_range(&spooled.key, at, end).await?;
+        let bytes = stores.local.get_range(&spooled.key, at, end).await?;
         sha.update(&bytes);
         writer.write(&bytes).await?;
         at = end;
@@ -379,14 +411,21 @@ async fn store(
             "frames": frames,
             "sha256": wav_sha256,
         },
-        "storage": {"store": "local_encrypted", "key": wav_key, "key_id": info.key_id},
+        "storage": {"store": stores.store.store_kind(), "key": wav_key, "key_id": info.key_id},
         "transcript": manifest.transcript,
         "tool_calls": manifest.tool_calls,
         "truncations": manifest.truncations,
         "audit_position": manifest.audit_position,
     });
-    blobs.put(&manifest_key, &serde_json::to_vec_pretty(&doc)?).await?;
-    blobs.delete(&spooled.key).await?;
+    stores
+        .store
+        .put(&manifest_key, &serde_json::to_vec_pretty(&doc)?)
+        .await?;
+    stores.local.delete(&spooled.key).await?;
+    let outbox = outbox_key(&manifest.call_id);
+    if stores.local.len(&outbox).await.is_ok() {
+        stores.local.delete(&outbox).await?;
+    }
     Ok(StoredRecording {
         wav_key,
         manifest_key,
@@ -402,7 +441,8 @@ async fn store(
 ///
 /// # Errors
 /// The blob store cannot be listed; individual spools that fail are logged and left in place.
-pub async fn recover_spools(blobs: &Blobs, now_ms: u64) -> Result<Vec<StoredRecording>, RecordingError> {
+pub async fn recover_spools(stores: &Stores, now_ms: u64) -> Result<Vec<StoredRecording>, RecordingError> {
+    let blobs = &stores.local;
     let mut stored = Vec::new();
     let mut keys = blobs.list(SPOOL_PREFIX).await?;
     for partial in blobs.list_partial(SPOOL_PREFIX).await? {
@@ -421,6 +461,10 @@ pub async fn recover_spools(blobs: &Blobs, now_ms: u64) -> Result<Vec<StoredReco
             tracing::warn!(key = %key, "unrecognised spool blob left in place");
             continue;
         };
+        // A finished call waiting for its upload is retried by `retry_outbox`, complete.
+        if blobs.len(&outbox_key(&call_id)).await.is_ok() {
+            continue;
+        }
         let frames = blobs.len(&key).await? / FRAME_BYTES;
         let spooled = Spooled {
             key: key.clone(),
@@ -439,12 +483,69 @@ pub async fn recover_spools(blobs: &Blobs, now_ms: u64) -> Result<Vec<StoredReco
             outcome: "server_interrupted".into(),
             ..ManifestInput::default()
         };
-        match store(blobs, &spooled, manifest, true).await {
+        match store(stores, &spooled, manifest, true).await {
             Ok(s) => {
                 tracing::warn!(call_id = %call_id, "recording of an interrupted call finalised (incomplete)");
                 stored.push(s);
             }
             Err(e) => tracing::error!(key = %key, error.message = %e, "interrupted recording could not be finalised"),
+        }
+    }
+    Ok(stored)
+}
+
+fn outbox_key(call_id: &str) -> String {
+    format!("{OUTBOX_PREFIX}{call_id}.json")
+}
+
+/// What the outbox keeps for a recording whose upload failed: where its spool is and its manifest
+/// input (PHI: stored encrypted in the local folder like the audio).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct OutboxEntry {
+    spool_key: String,
+    sample_rate: u32,
+    frames: u64,
+    manifest: ManifestInput,
+}
+
+async fn park_in_outbox(local: &Blobs, spooled: &Spooled, manifest: &ManifestInput) -> Result<(), RecordingError> {
+    let entry = OutboxEntry {
+        spool_key: spooled.key.clone(),
+        sample_rate: spooled.sample_rate,
+        frames: spooled.frames,
+        manifest: manifest.clone(),
+    };
+    local
+        .put(&outbox_key(&manifest.call_id), &serde_json::to_vec(&entry)?)
+        .await?;
+    tracing::warn!(call_id = %manifest.call_id, "recording parked in the local outbox until the store is back");
+    Ok(())
+}
+
+/// Upload every recording in the outbox (at start and periodically). Returns what was stored;
+/// entries that still fail stay for the next round.
+///
+/// # Errors
+/// The local folder cannot be listed.
+pub async fn retry_outbox(stores: &Stores) -> Result<Vec<StoredRecording>, RecordingError> {
+    let mut stored = Vec::new();
+    for key in stores.local.list(OUTBOX_PREFIX).await? {
+        let entry: OutboxEntry = match stores.local.get(&key).await.map(|b| serde_json::from_slice(&b)) {
+            Ok(Ok(e)) => e,
+            _ => {
+                tracing::error!(key = %key, "unreadable outbox entry left in place");
+                continue;
+            }
+        };
+        let spooled = Spooled {
+            key: entry.spool_key,
+            sample_rate: entry.sample_rate,
+            frames: entry.frames,
+            stats: RecorderStats::default(),
+        };
+        match store(stores, &spooled, entry.manifest, false).await {
+            Ok(s) => stored.push(s),
+            Err(e) => tracing::warn!(key = %key, error.message = %e, "outbox upload still failing"),
         }
     }
     Ok(stored)

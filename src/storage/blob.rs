@@ -1,11 +1,12 @@
-//! The blob store: named byte objects (audit checkpoints now; call recordings and manifests
-//! later), always encrypted at rest.
+//! The blob store: named byte objects (audit checkpoints, call recordings and their manifests),
+//! always encrypted at rest.
 //!
 //! Owns: the [`BlobStore`] interface, the [`Blobs`] enum the server dispatches through (chosen by
-//! configuration; a later issue adds an object-store variant), blob key validation, the master
-//! [`Keyring`], and [`LocalEncrypted`], the embedded default that keeps blobs as files under one
-//! root directory. Deliberately not owned: what a blob means (the audit log and recorder decide),
-//! retention, and the AEAD primitives themselves ([`super::crypto`]).
+//! configuration: [`Blobs::Local`] or [`Blobs::S3Kms`], see [`super::s3`]), the [`BlobWriter`]
+//! both hand out, blob key validation, the master [`Keyring`], and [`LocalEncrypted`], the embedded
+//! default that keeps blobs as files under one root directory. Deliberately not owned: what a blob
+//! means (the audit log and recorder decide), retention, and the AEAD primitives themselves
+//! ([`super::crypto`]).
 //!
 //! # Guarantees of [`LocalEncrypted`]
 //! - Plaintext never reaches the disk: not in temporary files, not as a partial chunk. Only
@@ -72,6 +73,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
 
 use super::crypto::{self, ChunkCipher, CryptoError, DataKey, KEY_LEN, NONCE_PREFIX_LEN, TAG_LEN};
+use super::s3::{S3Store, S3Writer};
 
 /// First bytes of every blob file, so a foreign or plaintext file is refused before decryption.
 const MAGIC: [u8; 4] = *b"VGB1";
@@ -151,12 +153,42 @@ pub enum BlobError {
     /// the runtime is going away).
     #[error("blob store worker task failed")]
     Task,
+    /// The object store could not be reached, or failed in a way that clears (connection refused
+    /// or reset, timeout, throttling, a 5xx, an interrupted download). Retryable.
+    #[error("object store unavailable during {op}: {why}")]
+    Unavailable {
+        /// The S3 operation, e.g. `PutObject`.
+        op: &'static str,
+        /// What went wrong: a transport failure kind or the service's code and message, never data.
+        why: String,
+    },
+    /// The object store refused the request: access denied, a KMS key it cannot use, a missing
+    /// bucket, an aborted upload, a malformed request. Not retryable: fix the configuration or
+    /// the bucket.
+    #[error("object store refused {op}: {why}")]
+    Rejected {
+        /// The S3 operation, e.g. `PutObject`.
+        op: &'static str,
+        /// The service's error code and message, never data.
+        why: String,
+    },
+    /// The blob is under Object Lock (a legal hold, or retention not yet expired) and cannot be
+    /// deleted. Not retryable until the hold is lifted or the retention date passes.
+    #[error("blob {0:?} is under object lock (legal hold or retention) and cannot be deleted")]
+    Locked(String),
+    /// The blob store's configuration is unusable (S3 settings, missing credentials, a bucket
+    /// without Object Lock when retention is configured). Not retryable. Never contains secrets.
+    #[error("invalid blob store configuration: {0}")]
+    Config(String),
 }
 
 impl BlobError {
     /// Whether the same call may succeed later (see each variant's doc).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, BlobError::Io(_) | BlobError::Random)
+        matches!(
+            self,
+            BlobError::Io(_) | BlobError::Random | BlobError::Unavailable { .. }
+        )
     }
 }
 
@@ -321,6 +353,14 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
     validate_path_like(key, false)
 }
 
+/// Check a list prefix: like a key, but it may be empty, end with `/`, and end in anything.
+///
+/// # Errors
+/// [`BlobError::InvalidBlobKey`] saying which rule failed.
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), BlobError> {
+    validate_path_like(prefix, true)
+}
+
 /// Shared by keys and list prefixes; a prefix may be empty, end with `/`, and end in anything.
 fn validate_path_like(s: &str, prefix: bool) -> Result<(), BlobError> {
     let bad = |why| Err(BlobError::InvalidBlobKey(why));
@@ -383,6 +423,9 @@ pub trait BlobStore: Send + Sync {
 pub enum Blobs {
     /// Encrypted files under a local directory.
     Local(Arc<LocalEncrypted>),
+    /// An S3 bucket, every object under SSE-KMS with our key. Unfinished writes cannot be
+    /// recovered there, so crash-safe spools belong on [`Blobs::Local`].
+    S3Kms(Arc<S3Store>),
 }
 
 impl Blobs {
@@ -393,6 +436,7 @@ impl Blobs {
     pub async fn put(&self, key: &str, data: &[u8]) -> Result<BlobInfo, BlobError> {
         match self {
             Blobs::Local(s) => s.put(key, data).await,
+            Blobs::S3Kms(s) => s.put(key, data).await,
         }
     }
 
@@ -403,6 +447,7 @@ impl Blobs {
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
         match self {
             Blobs::Local(s) => s.get(key).await,
+            Blobs::S3Kms(s) => s.get(key).await,
         }
     }
 
@@ -413,6 +458,7 @@ impl Blobs {
     pub async fn get_range(&self, key: &str, start: u64, end_exclusive: u64) -> Result<Vec<u8>, BlobError> {
         match self {
             Blobs::Local(s) => s.get_range(key, start, end_exclusive).await,
+            Blobs::S3Kms(s) => s.get_range(key, start, end_exclusive).await,
         }
     }
 
@@ -423,6 +469,7 @@ impl Blobs {
     pub async fn len(&self, key: &str) -> Result<u64, BlobError> {
         match self {
             Blobs::Local(s) => s.len(key).await,
+            Blobs::S3Kms(s) => s.len(key).await,
         }
     }
 
@@ -433,6 +480,7 @@ impl Blobs {
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match self {
             Blobs::Local(s) => s.delete(key).await,
+            Blobs::S3Kms(s) => s.delete(key).await,
         }
     }
 
@@ -443,36 +491,49 @@ impl Blobs {
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
         match self {
             Blobs::Local(s) => s.list(prefix).await,
+            Blobs::S3Kms(s) => s.list(prefix).await,
         }
     }
 
-    /// See [`LocalEncrypted::create_writer`].
+    /// Which store this is, as recorded in manifests: `local_encrypted` or `s3_kms`.
+    pub fn store_kind(&self) -> &'static str {
+        match self {
+            Blobs::Local(_) => "local_encrypted",
+            Blobs::S3Kms(_) => "s3_kms",
+        }
+    }
+
+    /// See [`LocalEncrypted::create_writer`] and [`S3Store::create_writer`].
     ///
     /// # Errors
     /// See [`BlobError`].
     pub async fn create_writer(&self, key: &str) -> Result<BlobWriter, BlobError> {
         match self {
             Blobs::Local(s) => s.create_writer(key).await,
+            Blobs::S3Kms(s) => Ok(BlobWriter(WriterKind::S3(Box::new(s.create_writer(key)?)))),
         }
     }
 
-    /// See [`LocalEncrypted::recover_partial`].
+    /// See [`LocalEncrypted::recover_partial`]; on S3, [`S3Store::recover_partial`] aborts the
+    /// unfinished uploads and recovers nothing.
     ///
     /// # Errors
     /// See [`BlobError`].
     pub async fn recover_partial(&self, key: &str) -> Result<Option<BlobInfo>, BlobError> {
         match self {
             Blobs::Local(s) => s.recover_partial(key).await,
+            Blobs::S3Kms(s) => s.recover_partial(key).await,
         }
     }
 
-    /// See [`LocalEncrypted::list_partial`].
+    /// See [`LocalEncrypted::list_partial`] and [`S3Store::list_partial`].
     ///
     /// # Errors
     /// See [`BlobError`].
     pub async fn list_partial(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
         match self {
             Blobs::Local(s) => s.list_partial(prefix).await,
+            Blobs::S3Kms(s) => s.list_partial(prefix).await,
         }
     }
 }
@@ -686,13 +747,13 @@ impl LocalEncrypted {
             })
         })
         .await?;
-        Ok(BlobWriter {
+        Ok(BlobWriter(WriterKind::Local(Box::new(LocalWriter {
             key: key.to_owned(),
             path,
             partial,
             core: Some(core),
             buf: Zeroizing::new(Vec::with_capacity(CHUNK_LEN)),
-        })
+        }))))
     }
 
     /// Recover a crashed writer's `<key>.partial`: every whole sealed chunk that authenticates is
@@ -735,11 +796,61 @@ impl BlobStore for LocalEncrypted {
     }
 }
 
-/// Writes one blob incrementally (long recordings): full chunks are sealed and appended to
-/// `<key>.partial` as they fill; [`BlobWriter::finish`] seals the rest and renames the file to
+/// Writes one blob incrementally (spools, WAVs), whichever store it goes to: a
+/// [`LocalEncrypted`] partial file, or an [`S3Writer`] multipart upload.
+pub struct BlobWriter(WriterKind);
+
+/// The store-specific writer behind a [`BlobWriter`].
+enum WriterKind {
+    /// Sealed chunks appended to a local `<key>.partial`. (Both variants are boxed: they are
+    /// hundreds of bytes, of very different sizes, and one allocation per blob is nothing.)
+    Local(Box<LocalWriter>),
+    /// An S3 multipart upload (or one `PutObject` for a small blob).
+    S3(Box<S3Writer>),
+}
+
+impl fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            WriterKind::Local(w) => w.fmt(f),
+            WriterKind::S3(w) => w.fmt(f),
+        }
+    }
+}
+
+impl BlobWriter {
+    /// Append bytes: sealed into the local partial file, or buffered into S3 parts ([`S3Writer::write`]).
+    ///
+    /// # Errors
+    /// [`BlobError::WriterFailed`] after an earlier failure; otherwise the store's errors.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: a dropped future leaves the writer failed.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), BlobError> {
+        match &mut self.0 {
+            WriterKind::Local(w) => w.write(data).await,
+            WriterKind::S3(w) => w.write(data).await,
+        }
+    }
+
+    /// Store everything written as the blob: rename the local partial file into place, or
+    /// complete the S3 upload ([`S3Writer::finish`]).
+    ///
+    /// # Errors
+    /// [`BlobError::WriterFailed`] after an earlier failure; otherwise the store's errors.
+    pub async fn finish(self) -> Result<BlobInfo, BlobError> {
+        match self.0 {
+            WriterKind::Local(w) => w.finish().await,
+            WriterKind::S3(w) => w.finish().await,
+        }
+    }
+}
+
+/// Writes one local blob incrementally (long recordings): full chunks are sealed and appended to
+/// `<key>.partial` as they fill; [`LocalWriter::finish`] seals the rest and renames the file to
 /// `<key>`. Dropping the writer without finishing leaves the partial file for
 /// [`LocalEncrypted::recover_partial`]; the unsealed tail (under 64 KiB) is zeroized, never written.
-pub struct BlobWriter {
+struct LocalWriter {
     /// The blob key, for the returned [`BlobInfo`] and errors.
     key: String,
     /// Where the finished blob goes.
@@ -754,7 +865,7 @@ pub struct BlobWriter {
     buf: Zeroizing<Vec<u8>>,
 }
 
-impl fmt::Debug for BlobWriter {
+impl fmt::Debug for LocalWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlobWriter")
             .field("key", &self.key)
@@ -773,7 +884,7 @@ struct WriterCore {
     unsynced: u32,
 }
 
-impl BlobWriter {
+impl LocalWriter {
     /// Append plaintext. Data is buffered until a full chunk exists; every full chunk is sealed
     /// (flag 0) and appended, with an fsync every few chunks.
     ///
@@ -828,7 +939,7 @@ impl BlobWriter {
             return Err(BlobError::WriterFailed);
         };
         let rest = std::mem::take(&mut self.buf);
-        let BlobWriter { key, path, partial, .. } = self;
+        let LocalWriter { key, path, partial, .. } = self;
         blocking(move || {
             let WriterCore {
                 mut file, mut sealer, ..
@@ -919,7 +1030,8 @@ fn crypto_to_blob(e: CryptoError) -> BlobError {
     }
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// Lowercase hex, as [`BlobInfo::sha256_hex`] uses.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -1862,7 +1974,10 @@ mod tests {
     async fn failed_writer_refuses_to_continue() {
         let (_dir, s) = store();
         let mut w = s.create_writer("f").await.unwrap();
-        w.core = None; // as after a cancelled or failed write
+        match &mut w.0 {
+            WriterKind::Local(local) => local.core = None, // as after a cancelled or failed write
+            WriterKind::S3(_) => unreachable!("a local store makes local writers"),
+        }
         assert!(matches!(w.write(&data(CHUNK_LEN)).await, Err(BlobError::WriterFailed)));
         assert!(matches!(w.finish().await, Err(BlobError::WriterFailed)));
     }
@@ -1871,6 +1986,7 @@ mod tests {
     async fn blobs_enum_delegates() {
         let (_dir, s) = store();
         let blobs = Blobs::Local(Arc::new(s));
+        assert_eq!(blobs.store_kind(), "local_encrypted");
         async fn via_trait(store: &impl BlobStore) -> Vec<String> {
             store.put("k/1", b"one").await.unwrap();
             store.list("k/").await.unwrap()
@@ -1937,5 +2053,10 @@ mod tests {
         assert!(BlobError::Io(io::Error::other("x")).is_retryable());
         assert!(!BlobError::Truncated { key: "k".into() }.is_retryable());
         assert!(!BlobError::InvalidRange.is_retryable());
+        let (op, why) = ("PutObject", String::from("x"));
+        assert!(BlobError::Unavailable { op, why: why.clone() }.is_retryable());
+        assert!(!BlobError::Rejected { op, why }.is_retryable());
+        assert!(!BlobError::Locked("k".into()).is_retryable());
+        assert!(!BlobError::Config("c".into()).is_retryable());
     }
 }

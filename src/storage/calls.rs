@@ -162,3 +162,27 @@ pub async fn find_by_call_sid(db: &Db, call_sid: &str) -> Result<Vec<CallRow>, S
         }
     })
 }
+
+/// Name the recording of a call stored after the call ended (outbox upload, crash recovery).
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn set_recording_location(db: &Db, call_id: &str, location: &str) -> Result<(), StorageError> {
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query("UPDATE calls SET recording_location = ? WHERE call_id = ?")
+                .bind(location)
+                .bind(call_id)
+                .execute(pool)
+                .await?;
+        }
+        Db::Postgres(pool) => {
+            sqlx::query("UPDATE calls SET recording_location = $1 WHERE call_id = $2")
+                .bind(location)
+                .bind(call_id)
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}

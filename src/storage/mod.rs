@@ -4,12 +4,14 @@
 //! - [`calls`]: one row per call, the index compliance review browses.
 //! - [`next_steps`]: the step Twilio fetches after a stream, shared by replicas.
 //! - [`blob`]: the blob-store interface and its encrypted local implementation.
+//! - [`s3`]: the production blob store, S3 with SSE-KMS (finished recordings, manifests, checkpoints).
 
 pub mod blob;
 pub mod calls;
 pub mod crypto;
 pub mod db;
 pub mod next_steps;
+pub mod s3;
 
 pub use db::{Backend, Db, StorageError};
 
@@ -48,11 +50,28 @@ pub async fn open_database(settings: &Settings) -> Result<Db, StorageError> {
     Ok(db)
 }
 
-/// Open the blob store chosen by configuration (the encrypted local folder for now).
+/// The store `recordings.kind` picks: finished recordings, manifests, audit checkpoints.
+///
+/// # Errors
+/// A missing or malformed key, a bucket that is not reachable or not set up (checked at start,
+/// not when the first call ends), or a folder that cannot be created.
+pub async fn open_blobs(settings: &Settings) -> Result<blob::Blobs, blob::BlobError> {
+    match &settings.recordings {
+        crate::config::RecordingsSettings::Local => open_local_blobs(settings),
+        crate::config::RecordingsSettings::S3(s3) => {
+            let store = s3::S3Store::connect(s3)?;
+            store.check().await?;
+            Ok(blob::Blobs::S3Kms(Arc::new(store)))
+        }
+    }
+}
+
+/// Always the encrypted local folder: recording spools live here whatever `recordings.kind` says
+/// (only a local spool survives a crash).
 ///
 /// # Errors
 /// A missing or malformed master key, or a folder that cannot be created.
-pub async fn open_blobs(settings: &Settings) -> Result<blob::Blobs, blob::BlobError> {
+pub fn open_local_blobs(settings: &Settings) -> Result<blob::Blobs, blob::BlobError> {
     let key = settings
         .secrets
         .blob_master_key

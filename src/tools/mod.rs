@@ -28,13 +28,11 @@ pub const MAX_ATTEMPTS_PER_CALL: u32 = 3;
 
 /// Fixed answers (PHI-free; the model reads them to the caller in its own words).
 pub mod answer {
-    pub const NOT_VERIFIED: &str =
-        "I need to verify your identity before I can help with that. Please tell me your first and last name, \
+    pub const NOT_VERIFIED: &str = "I need to verify your identity before I can help with that. Please tell me your first and last name, \
          your date of birth, and the phone number on your file.";
     pub const VERIFY_FAILED: &str =
         "I could not verify those details. Please check them and try again, or I can have our staff call you back.";
-    pub const TOO_MANY_ATTEMPTS: &str =
-        "I am not able to verify your identity on this call. I can have our staff call you back, or transfer you \
+    pub const TOO_MANY_ATTEMPTS: &str = "I am not able to verify your identity on this call. I can have our staff call you back, or transfer you \
          to them.";
     pub const LOCKED: &str = "For your security, this record needs to be verified by our staff. I can have them call \
                               you back, or transfer you to them.";
@@ -57,7 +55,10 @@ pub struct ToolRequest {
 
 impl std::fmt::Debug for ToolRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolRequest").field("call_id", &self.call_id).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ToolRequest")
+            .field("call_id", &self.call_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -134,14 +135,24 @@ pub fn definitions() -> Vec<Value> {
                    "to": s("latest date"), "urgency": s("routine or urgent")}),
             &["from", "to"],
         ),
-        tool("hold_slot", "Hold a slot for a few minutes while the caller decides.", json!({"slot": s("slot id")}), &["slot"]),
+        tool(
+            "hold_slot",
+            "Hold a slot for a few minutes while the caller decides.",
+            json!({"slot": s("slot id")}),
+            &["slot"],
+        ),
         tool(
             "book_appointment",
             "Book a slot for the verified caller.",
             json!({"slot": s("slot id"), "reason": s("reason for the visit, in a few words")}),
             &["slot", "reason"],
         ),
-        tool("list_my_appointments", "List the verified caller's upcoming appointments.", json!({}), &[]),
+        tool(
+            "list_my_appointments",
+            "List the verified caller's upcoming appointments.",
+            json!({}),
+            &[],
+        ),
         tool(
             "cancel_appointment",
             "Cancel one of the verified caller's appointments.",
@@ -160,7 +171,12 @@ pub fn definitions() -> Vec<Value> {
             json!({"topic": s("what the callback is about, in a few words, no medical details")}),
             &["topic"],
         ),
-        tool("transfer_to_staff", "Transfer the caller to clinic staff.", json!({}), &[]),
+        tool(
+            "transfer_to_staff",
+            "Transfer the caller to clinic staff.",
+            json!({}),
+            &[],
+        ),
         tool(
             "flag_emergency",
             "The caller describes a medical emergency (for themselves or someone else).",
@@ -201,7 +217,11 @@ pub async fn run(ctx: ToolContext, req: ToolRequest) -> ToolResult {
     }
     match req.name.as_str() {
         "verify_patient" => verify_patient(&ctx, &req).await.into_result(&req),
-        "flag_emergency" => done(output(json!({"ok": true, "say": answer::EMERGENCY})), Effect::Emergency, "emergency"),
+        "flag_emergency" => done(
+            output(json!({"ok": true, "say": answer::EMERGENCY})),
+            Effect::Emergency,
+            "emergency",
+        ),
         "request_callback" => request_callback(&ctx, &req).await.into_result(&req),
         "transfer_to_staff" => {
             if ctx.deps.settings.twilio.staff_number.is_some() {
@@ -213,7 +233,9 @@ pub async fn run(ctx: ToolContext, req: ToolRequest) -> ToolResult {
             } else {
                 // Never claim a transfer that will not happen.
                 done(
-                    output(json!({"ok": false, "say": "Staff cannot take transfers right now. Offer a callback instead."})),
+                    output(
+                        json!({"ok": false, "say": "Staff cannot take transfers right now. Offer a callback instead."}),
+                    ),
                     Effect::None,
                     "no_staff_line",
                 )
@@ -235,14 +257,26 @@ struct Answered(String, Effect, &'static str);
 
 impl Answered {
     fn into_result(self, req: &ToolRequest) -> ToolResult {
-        ToolResult { call_id: req.call_id.clone(), name: req.name.clone(), output: self.0, effect: self.1, outcome: self.2 }
+        ToolResult {
+            call_id: req.call_id.clone(),
+            name: req.name.clone(),
+            output: self.0,
+            effect: self.1,
+            outcome: self.2,
+        }
     }
 }
 
 /// Scheduling tools for a verified caller: the scheduling engine is not in this build, so say so
 /// honestly (never a made-up booking) and audit the access attempt.
 async fn not_yet_for(patient: &VerifiedPatient, ctx: &ToolContext, req: &ToolRequest) -> ToolResult {
-    let event = audit_event(ctx, &format!("tool.{}", req.name), Some(patient.phi_ref().clone()), AuditOutcome::Failure, json!({"reason": "not_available"}));
+    let event = audit_event(
+        ctx,
+        &format!("tool.{}", req.name),
+        Some(patient.phi_ref().clone()),
+        AuditOutcome::Failure,
+        json!({"reason": "not_available"}),
+    );
     let _ = ctx.deps.audit.append_or_spool(&event).await;
     ToolResult {
         call_id: req.call_id.clone(),
@@ -253,9 +287,17 @@ async fn not_yet_for(patient: &VerifiedPatient, ctx: &ToolContext, req: &ToolReq
     }
 }
 
-fn audit_event(ctx: &ToolContext, action: &str, patient: Option<PhiRef>, outcome: AuditOutcome, details: Value) -> AuditEvent {
+fn audit_event(
+    ctx: &ToolContext,
+    action: &str,
+    patient: Option<PhiRef>,
+    outcome: AuditOutcome,
+    details: Value,
+) -> AuditEvent {
     AuditEvent {
-        actor: Actor::Agent { call_id: ctx.call_id.clone() },
+        actor: Actor::Agent {
+            call_id: ctx.call_id.clone(),
+        },
         action: action.to_owned(),
         call_id: Some(ctx.call_id.clone()),
         patient,
@@ -268,7 +310,11 @@ fn audit_event(ctx: &ToolContext, action: &str, patient: Option<PhiRef>, outcome
 
 async fn verify_patient(ctx: &ToolContext, req: &ToolRequest) -> Answered {
     if ctx.verified.is_some() {
-        return Answered(output(json!({"ok": true, "say": "The caller is already verified."})), Effect::None, "already_verified");
+        return Answered(
+            output(json!({"ok": true, "say": "The caller is already verified."})),
+            Effect::None,
+            "already_verified",
+        );
     }
     if ctx.attempts >= MAX_ATTEMPTS_PER_CALL {
         return Answered(say(answer::TOO_MANY_ATTEMPTS), Effect::None, "too_many_attempts");
@@ -282,17 +328,29 @@ async fn verify_patient(ctx: &ToolContext, req: &ToolRequest) -> Answered {
         let birth_date = DateOfBirth::parse_with_today(&a.date_of_birth, today).ok()?;
         // Caller ID may stand in for an unspoken phone, but only alongside name and birth date.
         let phone = a.phone.or_else(|| ctx.caller_id.clone())?;
-        Some(Identifiers { first: a.first_name, last: a.last_name, birth_date, phone })
+        Some(Identifiers {
+            first: a.first_name,
+            last: a.last_name,
+            birth_date,
+            phone,
+        })
     });
     let Some(ids) = ids else {
-        let event = audit_event(ctx, "patient.verify", None, AuditOutcome::Failure, json!({"attempt": ctx.attempts + 1, "reason": "unusable_identifiers"}));
+        let event = audit_event(
+            ctx,
+            "patient.verify",
+            None,
+            AuditOutcome::Failure,
+            json!({"attempt": ctx.attempts + 1, "reason": "unusable_identifiers"}),
+        );
         if ctx.deps.audit.append(&event).await.is_err() {
             return Answered(say(answer::UNAVAILABLE), Effect::None, "audit_unavailable");
         }
         return Answered(say(answer::VERIFY_FAILED), Effect::VerificationFailed, "verify_failed");
     };
     let input_ref = ids.input_ref(&phi_key);
-    let outcome = match verification::verify(&ctx.deps.db, &phi_key, ctx.deps.clock.as_ref(), &ctx.call_id, &ids).await {
+    let outcome = match verification::verify(&ctx.deps.db, &phi_key, ctx.deps.clock.as_ref(), &ctx.call_id, &ids).await
+    {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(call_id = %ctx.call_id, error.message = %e, "verification unavailable: database error");
@@ -313,7 +371,11 @@ async fn verify_patient(ctx: &ToolContext, req: &ToolRequest) -> Answered {
             record,
             AuditOutcome::Failure,
             json!({"attempt": attempt, "inputs": input_ref, "locked_now": locked_now}),
-            say(if locked_now { answer::LOCKED } else { answer::VERIFY_FAILED }),
+            say(if locked_now {
+                answer::LOCKED
+            } else {
+                answer::VERIFY_FAILED
+            }),
             Effect::VerificationFailed,
             "verify_failed",
         ),
@@ -384,11 +446,19 @@ async fn request_callback(ctx: &ToolContext, req: &ToolRequest) -> Answered {
             "callback_failed",
         );
     }
-    let event = audit_event(ctx, "callback.requested", patient, AuditOutcome::Success, json!({"reference": reference}));
+    let event = audit_event(
+        ctx,
+        "callback.requested",
+        patient,
+        AuditOutcome::Success,
+        json!({"reference": reference}),
+    );
     let _ = ctx.deps.audit.append_or_spool(&event).await;
     let spoken: Vec<String> = reference.chars().map(|c| c.to_string()).collect();
     Answered(
-        output(json!({"ok": true, "reference": reference, "say": format!("Your callback reference number is {}.", spoken.join(" "))})),
+        output(
+            json!({"ok": true, "reference": reference, "say": format!("Your callback reference number is {}.", spoken.join(" "))}),
+        ),
         Effect::None,
         "callback_queued",
     )

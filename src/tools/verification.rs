@@ -26,7 +26,9 @@ pub struct PatientMatch {
 
 impl std::fmt::Debug for PatientMatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PatientMatch").field("phi_ref", &self.phi_ref).finish_non_exhaustive()
+        f.debug_struct("PatientMatch")
+            .field("phi_ref", &self.phi_ref)
+            .finish_non_exhaustive()
     }
 }
 
@@ -35,9 +37,14 @@ impl std::fmt::Debug for PatientMatch {
 pub enum VerifyOutcome {
     Verified(PatientMatch),
     /// No single record matched. `record` is the record the attempt counted against, if any.
-    Failed { record: Option<PhiRef>, locked_now: bool },
+    Failed {
+        record: Option<PhiRef>,
+        locked_now: bool,
+    },
     /// The matching record is locked until staff verify the caller.
-    Locked { record: PhiRef },
+    Locked {
+        record: PhiRef,
+    },
 }
 
 /// The identifiers as the caller gave them (validated types; redacted in Debug).
@@ -52,8 +59,13 @@ pub struct Identifiers {
 impl Identifiers {
     /// A keyed hash of the inputs, for the audit record (never the values).
     pub fn input_ref(&self, key: &KeyedSecret) -> PhiRef {
-        let joined =
-            format!("{}|{}|{}|{}", self.first.folded(), self.last.folded(), self.birth_date.iso(), self.phone.e164());
+        let joined = format!(
+            "{}|{}|{}|{}",
+            self.first.folded(),
+            self.last.folded(),
+            self.birth_date.iso(),
+            self.phone.e164()
+        );
         PhiRef::new(key, "verify-inputs", &joined)
     }
 }
@@ -71,15 +83,20 @@ pub async fn verify(
 ) -> Result<VerifyOutcome, StorageError> {
     let candidates = builtin::candidates(db, &ids.last, &ids.birth_date).await?;
     let first = ids.first.folded();
-    let matching: Vec<_> =
-        candidates.iter().filter(|c| c.first_name_folded == first && c.phone_e164 == ids.phone.e164()).collect();
+    let matching: Vec<_> = candidates
+        .iter()
+        .filter(|c| c.first_name_folded == first && c.phone_e164 == ids.phone.e164())
+        .collect();
     let now = clock.now_unix_ms();
     if let [only] = matching.as_slice() {
         let record = PhiRef::new(phi_key, "patient", &only.patient_id);
         if is_locked(db, &record).await? {
             return Ok(VerifyOutcome::Locked { record });
         }
-        return Ok(VerifyOutcome::Verified(PatientMatch { patient_id: only.patient_id.clone(), phi_ref: record }));
+        return Ok(VerifyOutcome::Verified(PatientMatch {
+            patient_id: only.patient_id.clone(),
+            phi_ref: record,
+        }));
     }
     // Count the failure against the record the caller was trying to be, when there is exactly one.
     let record = match candidates.as_slice() {

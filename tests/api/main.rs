@@ -10,6 +10,7 @@ mod cli;
 mod lifecycle;
 mod phi_leak;
 mod recording;
+mod recording_s3;
 mod signatures;
 mod simulate;
 mod tools;

@@ -242,8 +242,12 @@ async fn audit_trail(app: &TestApp) -> Vec<Value> {
 async fn self_harm_gets_the_988_script_even_after_a_911_flag() {
     let app = spawn_app().await;
     let (_caller, mut fake) = connected(&app, 13).await;
-    fake.user_transcript("my father passed out and won't wake up").await.unwrap();
-    fake.user_transcript("and honestly I want to kill myself").await.unwrap();
+    fake.user_transcript("my father passed out and won't wake up")
+        .await
+        .unwrap();
+    fake.user_transcript("and honestly I want to kill myself")
+        .await
+        .unwrap();
     let scripts: Vec<String> = timeout(GUARD, async {
         let mut found = Vec::new();
         while found.len() < 2 {
@@ -256,5 +260,8 @@ async fn self_harm_gets_the_988_script_even_after_a_911_flag() {
     })
     .await
     .unwrap();
-    assert!(scripts[0].contains("9 1 1") && scripts[1].contains("9 8 8"), "{scripts:?}");
+    assert!(
+        scripts[0].contains("9 1 1") && scripts[1].contains("9 8 8"),
+        "{scripts:?}"
+    );
 }

@@ -13,7 +13,9 @@ pub struct PatientRow {
 
 impl std::fmt::Debug for PatientRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PatientRow").field("patient_id", &self.patient_id).finish_non_exhaustive()
+        f.debug_struct("PatientRow")
+            .field("patient_id", &self.patient_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,9 +82,12 @@ pub async fn seed_demo(db: &Db) -> Result<bool, StorageError> {
     }
     for (id, first, last, dob, phone) in DEMO_PATIENTS {
         // The demo data is ours and valid; a parse failure here is a bug caught by the unit test.
-        let (Ok(first), Ok(last), Ok(dob), Ok(phone)) =
-            (PersonName::parse(first), PersonName::parse(last), DateOfBirth::parse(dob), PhoneNumber::parse(phone))
-        else {
+        let (Ok(first), Ok(last), Ok(dob), Ok(phone)) = (
+            PersonName::parse(first),
+            PersonName::parse(last),
+            DateOfBirth::parse(dob),
+            PhoneNumber::parse(phone),
+        ) else {
             continue;
         };
         insert_patient(db, id, &first, &last, &dob, &phone).await?;
