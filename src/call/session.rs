@@ -286,6 +286,8 @@ pub struct Session {
     transfer_pending: bool,
     /// Red-flag scripts already played in this call.
     escalations: Vec<&'static str>,
+    /// Media-clock start (ms) of conversation items whose transcript has not arrived yet.
+    item_starts: std::collections::HashMap<String, u64>,
     /// When set, the call ends then (after the agent's last words have played).
     end_at: Option<(Instant, Outcome)>,
 }
@@ -346,6 +348,7 @@ impl Session {
             tool_log: Vec::new(),
             transfer_pending: false,
             escalations: Vec::new(),
+            item_starts: std::collections::HashMap::new(),
             end_at: None,
             deps,
         }
@@ -595,7 +598,15 @@ impl Session {
                     });
                 }
             }
-            ServerEvent::SpeechStarted { audio_start_ms, .. } => {
+            ServerEvent::SpeechStarted {
+                audio_start_ms,
+                item_id,
+            } => {
+                if let Some(item) = item_id {
+                    // Where the caller's turn starts on the media clock, for its transcript.
+                    self.item_starts
+                        .insert(item, self.clock.upstream_to_caller_ms(audio_start_ms));
+                }
                 self.idle_stage = IdleStage::Waiting;
                 self.idle_deadline =
                     Instant::now() + Duration::from_secs(self.deps.settings.call.idle_prompt_after_secs);
@@ -630,21 +641,24 @@ impl Session {
                 if let Some(flag) = crate::safety::red_flag::check(&transcript) {
                     self.escalate(flag, "transcript").await?;
                 }
+                let at_ms = self.item_starts.remove(&item_id);
                 self.state.log.push(LogEntry {
                     generation: self.generation,
                     item_id: Some(item_id),
                     speaker: Speaker::Caller,
                     text: transcript,
-                    at_ms: None,
+                    at_ms,
                 });
             }
             ServerEvent::OutputTranscript { item_id, transcript } => {
+                // Audio held during the disclosure is placed later; finalize fills the time then.
+                let at_ms = self.item_starts.get(&item_id).copied();
                 self.state.log.push(LogEntry {
                     generation: self.generation,
                     item_id: Some(item_id),
                     speaker: Speaker::Agent,
                     text: transcript,
-                    at_ms: None,
+                    at_ms,
                 });
             }
             ServerEvent::FunctionCall {
@@ -822,6 +836,13 @@ impl Session {
     ) -> Result<(), Outcome> {
         let len = samples.len() as u64;
         let offset = self.state.audio_received(&item, len);
+        if offset == 0
+            && let Some((_, upstream_id)) = item.split_once(':')
+        {
+            // Where the agent's turn starts on the media clock (the first chunk's playout position).
+            let start_ms = self.playout.queued_end().max(self.clock.caller_now()) / self.clock.samples_per_ms();
+            self.item_starts.entry(upstream_id.to_owned()).or_insert(start_ms);
+        }
         let (mark, start) = self
             .playout
             .enqueue(item, offset, len, self.clock.caller_now(), Instant::now());
@@ -946,6 +967,7 @@ impl Session {
             started_at_ms,
             format,
             tool_log,
+            item_starts,
             ..
         } = self;
         match upstream {
@@ -996,6 +1018,13 @@ impl Session {
             transcript: state
                 .log
                 .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    if e.at_ms.is_none() {
+                        e.at_ms = e.item_id.as_ref().and_then(|id| item_starts.get(id).copied());
+                    }
+                    e
+                })
                 .map(|e| TranscriptSegment {
                     speaker: match e.speaker {
                         Speaker::Caller => "caller",

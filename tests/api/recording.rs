@@ -122,6 +122,14 @@ async fn a_call_becomes_an_aligned_stereo_wav_cut_at_the_barge_in() {
     let (mut caller, tone) = tokio::join!(speak, answer);
     fake.speech_started(2000).await.unwrap();
     let (played_at_clear, _) = timeout(GUARD, caller.wait_for_clear()).await.unwrap().unwrap();
+    fake.speech_stopped(2600).await.unwrap();
+    fake.user_transcript("wait, one moment please").await.unwrap();
+    // Events reach the session in order: once this reply's mark is echoed, the transcript is in.
+    // Events reach the session in order: once a later tool call is answered, the transcript is in.
+    fake.function_call("search_providers", &serde_json::json!({"specialty": "dermatology"}))
+        .await
+        .unwrap();
+    fake.wait_for("conversation.item.create").await.unwrap();
     caller.send_stop().await.unwrap();
 
     // Ground truth: when the caller started hearing the tone, on its own clock (ms since frame 0).
@@ -179,6 +187,16 @@ async fn a_call_becomes_an_aligned_stereo_wav_cut_at_the_barge_in() {
 
     assert_manifest_valid(&manifest);
     assert_eq!(manifest["audio"]["channels"][0]["label"], "caller");
+    let caller_turn = manifest["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["speaker"] == "caller")
+        .unwrap();
+    assert_eq!(
+        caller_turn["start_ms"], 2000,
+        "caller transcript placed where its speech started on the media clock"
+    );
     assert_eq!(manifest["truncations"].as_array().unwrap().len(), 1);
 }
 
@@ -191,9 +209,24 @@ async fn the_recording_is_encrypted_at_rest() {
     fake.wait_for("session.update").await.unwrap();
     // A recognisable caller frame: a run of identical bytes whose decoded PCM is easy to search.
     caller.send_audio_fast(&vec![0x2A; 1600], 0).await.unwrap();
+    fake.respond_audio(&pattern(2, 10), 800, "Hello, how can I help?")
+        .await
+        .unwrap();
+    timeout(GUARD, caller.wait_for_mark_echo("a1")).await.unwrap().unwrap();
     caller.send_stop().await.unwrap();
     let (wav, manifest, key) = recording_of(&app, &sid).await;
     assert_manifest_valid(&manifest);
+    let agent_turn = manifest["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["speaker"] == "agent")
+        .unwrap();
+    // The reply started after the 0.1 s test disclosure, where the playout model placed it.
+    assert!(
+        agent_turn["start_ms"].as_u64().is_some_and(|ms| ms >= 100),
+        "{agent_turn}"
+    );
     // Interleaved caller/agent samples: the caller's value, then agent silence.
     let [lo, hi] = mulaw::decode(0x2A).to_le_bytes();
     let plain_marker: Vec<u8> = [lo, hi, 0, 0].repeat(4);
