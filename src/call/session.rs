@@ -694,12 +694,7 @@ impl Session {
             tracing::debug!(call_id = %self.id, "tool call replayed; not run again");
             return;
         }
-        let tool = if name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            name.as_str()
-        } else {
-            "<invalid>"
-        };
-        tracing::info!(call_id = %self.id, tool, "tool call started");
+        tracing::info!(call_id = %self.id, tool = crate::tools::loggable_name(&name), "tool call started");
         let ctx = crate::tools::ToolContext {
             deps: self.deps.clone(),
             call_id: self.id.to_string(),
@@ -730,9 +725,10 @@ impl Session {
                 return Ok(());
             }
         };
-        tracing::info!(call_id = %self.id, tool = %result.name, outcome = result.outcome, "tool call finished");
+        let tool = crate::tools::loggable_name(&result.name);
+        tracing::info!(call_id = %self.id, tool, outcome = result.outcome, "tool call finished");
         self.tool_log.push(ToolCallEntry {
-            name: result.name.clone(),
+            name: tool.into(),
             outcome: result.outcome.into(),
             at_ms: Some(self.clock.caller_now() / self.clock.samples_per_ms()),
         });

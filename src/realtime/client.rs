@@ -275,7 +275,7 @@ async fn pump(
                     let event = match events::parse(text.as_str()) {
                         Ok(ServerEvent::Unknown) => {
                             metrics.upstream_unknown_events.inc();
-                            tracing::debug!(event_type = %events::event_type(text.as_str()), "skipping unknown upstream event");
+                            tracing::debug!(event_type = events::loggable_unknown_type(text.as_str()), "skipping unknown upstream event");
                             continue;
                         }
                         Ok(event) => event,

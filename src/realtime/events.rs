@@ -120,6 +120,42 @@ pub fn parse(text: &str) -> Result<ServerEvent, ParseError> {
     serde_json::from_str(text).map_err(|_| ParseError { kind: event_type(text) })
 }
 
+/// GA event types the gateway deliberately ignores (notes §2, §5): named in logs as they are.
+const IGNORED_TYPES: &[&str] = &[
+    "conversation.created",
+    "conversation.item.created",
+    "conversation.item.deleted",
+    "conversation.item.retrieved",
+    "conversation.item.input_audio_transcription.delta",
+    "conversation.item.input_audio_transcription.segment",
+    "input_audio_buffer.committed",
+    "input_audio_buffer.cleared",
+    "input_audio_buffer.dtmf_event_received",
+    "output_audio_buffer.started",
+    "output_audio_buffer.stopped",
+    "output_audio_buffer.cleared",
+    "rate_limits.updated",
+    "response.output_item.added",
+    "response.output_item.done",
+    "response.content_part.added",
+    "response.content_part.done",
+    "response.output_audio_transcript.delta",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.function_call_arguments.delta",
+];
+
+/// The `type` of an unknown frame as it may appear in a log: known GA names as they are, anything
+/// else replaced (a peer could put any text, even patient data, into `type`).
+pub fn loggable_unknown_type(text: &str) -> &'static str {
+    let kind = event_type(text);
+    IGNORED_TYPES
+        .iter()
+        .find(|t| **t == kind)
+        .copied()
+        .unwrap_or("<unrecognised type>")
+}
+
 /// The `type` of a frame, sanitised for logs.
 pub fn event_type(text: &str) -> String {
     match serde_json::from_str::<TypeOnly>(text).ok().and_then(|t| t.kind) {

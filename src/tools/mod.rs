@@ -109,6 +109,31 @@ fn tool(name: &str, description: &str, properties: Value, required: &[&str]) -> 
     })
 }
 
+/// Names of the tools we declare: only these ever reach a log (the model could put anything,
+/// even a patient's name, into a tool name).
+pub const TOOL_NAMES: &[&str] = &[
+    "verify_patient",
+    "search_providers",
+    "find_slots",
+    "hold_slot",
+    "book_appointment",
+    "list_my_appointments",
+    "cancel_appointment",
+    "reschedule_appointment",
+    "request_callback",
+    "transfer_to_staff",
+    "flag_emergency",
+];
+
+/// `name` if it is one of ours, else a fixed placeholder (for logs and manifests).
+pub fn loggable_name(name: &str) -> &'static str {
+    TOOL_NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("<unknown tool>")
+}
+
 /// The tools declared in `session.update`.
 pub fn definitions() -> Vec<Value> {
     let s = |d: &str| json!({"type": "string", "description": d});

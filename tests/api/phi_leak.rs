@@ -99,6 +99,11 @@ async fn no_patient_data_leaves_the_server_outside_the_call() {
     fake.send(serde_json::json!({"type": "marisol.5550132748", "text": LAST}))
         .await
         .unwrap();
+    // A tool name made of PHI (a model can hallucinate anything).
+    fake.function_call("lookup_marisol_quintanilla_5550132748", &serde_json::json!({}))
+        .await
+        .unwrap();
+    fake.wait_for("conversation.item.create").await.unwrap();
     fake.send(serde_json::json!({"type": "error", "error": {"type": "invalid_request_error", "code": null, "message": format!("bad input near '{FIRST} {LAST}'")}}))
         .await
         .unwrap();
