@@ -227,6 +227,10 @@ impl Application {
             }
         };
         tokio::spawn(drain);
+        // Audio frames are small and latency-sensitive: no Nagle delay on caller sockets.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let _ = http_stop_rx.await;

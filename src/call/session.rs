@@ -286,6 +286,8 @@ pub struct Session {
     transfer_pending: bool,
     /// Red-flag scripts already played in this call.
     escalations: Vec<&'static str>,
+    /// The webhook's caller ID (stands in for an unspoken phone during verification, never alone).
+    caller_id: Option<crate::domain::PhoneNumber>,
     /// Media-clock start (ms) of conversation items whose transcript has not arrived yet.
     item_starts: std::collections::HashMap<String, u64>,
     /// When set, the call ends then (after the agent's last words have played).
@@ -349,9 +351,16 @@ impl Session {
             transfer_pending: false,
             escalations: Vec::new(),
             item_starts: std::collections::HashMap::new(),
+            caller_id: None,
             end_at: None,
             deps,
         }
+    }
+
+    /// The caller ID the webhook saw for this call.
+    pub fn with_caller_id(mut self, caller_id: Option<crate::domain::PhoneNumber>) -> Session {
+        self.caller_id = caller_id;
+        self
     }
 
     /// Run the call to its end, then finalize. Always returns a summary.
@@ -701,7 +710,7 @@ impl Session {
             verified: self.state.verified_patient().cloned(),
             attempts: self.state.verification_failures,
             emergency: self.state.emergency,
-            caller_id: None,
+            caller_id: self.caller_id.clone(),
         };
         self.tools.spawn(crate::tools::run(
             ctx,

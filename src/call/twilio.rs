@@ -68,6 +68,13 @@ pub async fn run(
     tracing::info!(call_id = %id, call_sid = %start.call_sid, "media stream started");
     let started_at_ms = deps.clock.now_unix_ms();
     record_call_start(&deps, &id, &start.call_sid, started_at_ms).await;
+    let caller_id = match crate::storage::next_steps::take_caller_id(&deps.db, &start.call_sid).await {
+        Ok(found) => found.and_then(|e| crate::domain::PhoneNumber::parse(&e).ok()),
+        Err(e) => {
+            tracing::warn!(call_id = %id, error.message = %e, "caller ID unavailable");
+            None
+        }
+    };
     let (sink, stream) = socket.split();
     let (in_tx, in_rx) = mpsc::channel(CALLER_IN_QUEUE);
     let (out_tx, out_rx) = mpsc::channel(CALLER_OUT_QUEUE);
@@ -90,7 +97,7 @@ pub async fn run(
         connecting,
         cancel,
     );
-    let summary = session.run().await;
+    let summary = session.with_caller_id(caller_id).run().await;
     reader.abort();
     Some(summary)
 }

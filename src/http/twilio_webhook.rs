@@ -122,6 +122,18 @@ pub async fn voice(
     let Some(key) = &settings.secrets.call_token_key else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "not configured").into_response();
     };
+    // The caller ID may stand in for an unspoken phone number during verification (never alone).
+    if let Some(from) = param(&params, "From").and_then(|f| crate::domain::PhoneNumber::parse(f).ok())
+        && let Err(e) = crate::storage::next_steps::set_caller_id(
+            &state.deps.db,
+            call_sid,
+            from.e164(),
+            state.deps.clock.now_unix_ms(),
+        )
+        .await
+    {
+        tracing::warn!(call_sid, error.message = %e, "caller ID not kept: database unavailable");
+    }
     let token = token::mint(
         key,
         state.deps.clock.as_ref(),

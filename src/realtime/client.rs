@@ -264,8 +264,14 @@ async fn pump(
                     }
                 }
                 None => {
-                    // The session is done with this upstream: close politely, don't wait long.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
+                    // The session is done with this upstream: close politely, don't wait long, and
+                    // read until the peer's close or EOF — dropping a socket with unread data makes
+                    // the kernel reset it, which can discard the last caller frames still unsent.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        let _ = socket.close(None).await;
+                        while let Some(Ok(_)) = socket.next().await {}
+                    })
+                    .await;
                     break None;
                 }
             },

@@ -144,6 +144,7 @@ impl Db {
             format!("GRANT SELECT, INSERT ON verification_failures TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE ON lockouts TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE ON callback_requests TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON call_origins TO \"{role}\""),
         ];
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;

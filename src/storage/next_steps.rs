@@ -74,3 +74,67 @@ pub async fn take(db: &Db, call_sid: &str, now_ms: u64) -> Result<Option<NextSte
         if fresh { NextStep::decode(&step) } else { None }
     }))
 }
+
+/// Remember the caller ID of `call_sid` until its stream starts (purging stale rows).
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn set_caller_id(db: &Db, call_sid: &str, e164: &str, now_ms: u64) -> Result<(), StorageError> {
+    let cutoff = i64::try_from(now_ms.saturating_sub(NEXT_STEP_TTL_MS)).unwrap_or(0);
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query("DELETE FROM call_origins WHERE created_at_ms < ?")
+                .bind(cutoff)
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "INSERT INTO call_origins (call_sid, caller_e164, created_at_ms) VALUES (?, ?, ?) \
+                 ON CONFLICT (call_sid) DO UPDATE SET caller_e164 = excluded.caller_e164",
+            )
+            .bind(call_sid)
+            .bind(e164)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        }
+        Db::Postgres(pool) => {
+            sqlx::query("DELETE FROM call_origins WHERE created_at_ms < $1")
+                .bind(cutoff)
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "INSERT INTO call_origins (call_sid, caller_e164, created_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (call_sid) DO UPDATE SET caller_e164 = excluded.caller_e164",
+            )
+            .bind(call_sid)
+            .bind(e164)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Take (and delete) the caller ID remembered for `call_sid`.
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn take_caller_id(db: &Db, call_sid: &str) -> Result<Option<String>, StorageError> {
+    let row: Option<(String,)> = match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as("DELETE FROM call_origins WHERE call_sid = ? RETURNING caller_e164")
+                .bind(call_sid)
+                .fetch_optional(pool)
+                .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as("DELETE FROM call_origins WHERE call_sid = $1 RETURNING caller_e164")
+                .bind(call_sid)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(row.map(|(e,)| e))
+}

@@ -265,6 +265,8 @@ async fn accept_loop(
     loop {
         match listener.accept().await {
             Ok((tcp, _peer)) => {
+                // Like a real server's socket: small frames go out at once, not after Nagle's delay.
+                let _ = tcp.set_nodelay(true);
                 tokio::spawn(serve_connection(tcp, Arc::clone(&server), sessions_tx.clone()));
             }
             Err(error) => {

@@ -4,6 +4,7 @@
 //! webhooks. One implementation of each.
 
 pub mod fake_realtime;
+pub mod loadtest;
 pub mod log_capture;
 pub mod simulate;
 pub mod twilio_caller;

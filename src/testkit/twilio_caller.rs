@@ -236,7 +236,7 @@ impl TwilioCaller {
             let value = HeaderValue::from_str(signature).context("X-Twilio-Signature is not a valid header value")?;
             request.headers_mut().insert("X-Twilio-Signature", value);
         }
-        let ws = match tokio_tungstenite::connect_async(request).await {
+        let ws = match tokio_tungstenite::connect_async_with_config(request, None, true).await {
             Ok((ws, _response)) => ws,
             Err(WsError::Http(response)) => {
                 let body = response

@@ -167,8 +167,8 @@ async fn barge_in_truncates_at_what_the_caller_heard() {
     // and the next turn plays normally.
     assert!(caller.mark_echoes().iter().any(|m| m.due_to_clear));
     let next = pattern(11, 10);
-    fake.respond_audio(&next, 800, "Sure.").await.unwrap();
     let before = caller.received_bytes();
+    fake.respond_audio(&next, 800, "Sure.").await.unwrap();
     timeout(GUARD, async {
         while caller.received_bytes() < before + next.len() as u64 {
             caller.next_event().await.expect("caller open");
