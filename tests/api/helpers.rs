@@ -214,7 +214,13 @@ impl TestApp {
 
     /// The caller configuration Twilio would use for `call_sid`, after a signed webhook.
     pub async fn call_config(&self, call_sid: &str) -> TwilioCallerConfig {
-        let answer = self.post_voice(&call_params(call_sid), true).await;
+        self.call_config_with(&call_params(call_sid)).await
+    }
+
+    /// As [`call_config`](Self::call_config), with the webhook parameters given.
+    pub async fn call_config_with(&self, params: &BTreeMap<String, String>) -> TwilioCallerConfig {
+        let call_sid = params.get("CallSid").expect("CallSid").as_str();
+        let answer = self.post_voice(params, true).await;
         assert_eq!(
             answer.status, 200,
             "webhook answered {}: {}",

@@ -265,3 +265,27 @@ async fn self_harm_gets_the_988_script_even_after_a_911_flag() {
         "{scripts:?}"
     );
 }
+
+/// The webhook's caller ID stands in for an unspoken phone — but only alongside name and birth date.
+#[tokio::test]
+async fn caller_id_completes_verification_when_no_phone_is_spoken() {
+    let app = spawn_app().await;
+    let mut params = call_params(&call_sid(14));
+    params.insert("From".into(), "+15550100001".into());
+    let config = app.call_config_with(&params).await;
+    let _caller = voicegate::testkit::twilio_caller::TwilioCaller::connect(config)
+        .await
+        .unwrap();
+    let mut fake = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
+    fake.wait_for("session.update").await.unwrap();
+    let no_phone = json!({"first_name": "Jane", "last_name": "Doe", "date_of_birth": "1980-02-14"});
+    assert_eq!(call_tool(&mut fake, "verify_patient", no_phone).await["ok"], true);
+
+    // With another number as caller ID, the same request does not verify.
+    let (_c2, mut f2) = connected(&app, 15).await;
+    let no_phone = json!({"first_name": "Jane", "last_name": "Doe", "date_of_birth": "1980-02-14"});
+    assert_eq!(
+        call_tool(&mut f2, "verify_patient", no_phone).await["say"],
+        answer::VERIFY_FAILED
+    );
+}
