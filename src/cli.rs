@@ -351,29 +351,15 @@ async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result
         }
         AuditCommand::Export { call_id } => {
             // The export is itself an access to the audit trail: record who did it, first.
-            let clock: voicegate::clock::SharedClock = std::sync::Arc::new(voicegate::clock::SystemClock);
-            let log = voicegate::audit::AuditLog::open(&settings, db.clone(), clock.clone())
-                .await
-                .context("opening the audit log")?;
-            let os_user = std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into());
-            let event = voicegate::audit::AuditEvent {
-                actor: voicegate::audit::Actor::Cli {
-                    os_user,
-                    staff_id: None,
-                },
-                action: "audit.exported".into(),
-                call_id: Some(call_id.clone()),
-                patient: None,
-                reason: None,
-                outcome: voicegate::audit::AuditOutcome::Success,
-                details: serde_json::json!({"format": "jsonl"}),
-                at_ms: clock.now_unix_ms(),
-            };
-            log.append(&event)
-                .await
-                .context("recording the export in the audit log")?;
+            audit_cli_access(
+                &settings,
+                &db,
+                "audit.exported",
+                &call_id,
+                None,
+                serde_json::json!({"format": "jsonl"}),
+            )
+            .await?;
             let mut out = std::io::stdout().lock();
             let n = verify::export_call(&db, &call_id, &mut out)
                 .await
@@ -399,29 +385,15 @@ async fn recording(config: Option<PathBuf>, command: RecordingCommand) -> anyhow
                 .context("reading the call")?
                 .context("no such call")?;
             let key = row.recording_location.context("this call has no stored recording")?;
-            let clock: voicegate::clock::SharedClock = std::sync::Arc::new(voicegate::clock::SystemClock);
-            let log = voicegate::audit::AuditLog::open(&settings, db.clone(), clock.clone())
-                .await
-                .context("opening the audit log")?;
-            let os_user = std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into());
-            let event = voicegate::audit::AuditEvent {
-                actor: voicegate::audit::Actor::Cli {
-                    os_user,
-                    staff_id: None,
-                },
-                action: "recording.exported".into(),
-                call_id: Some(call_id.clone()),
-                patient: None,
-                reason: Some(reason),
-                outcome: voicegate::audit::AuditOutcome::Success,
-                details: serde_json::json!({"object_key": key}),
-                at_ms: clock.now_unix_ms(),
-            };
-            log.append(&event)
-                .await
-                .context("recording the export in the audit log")?;
+            audit_cli_access(
+                &settings,
+                &db,
+                "recording.exported",
+                &call_id,
+                Some(reason),
+                serde_json::json!({"object_key": key}),
+            )
+            .await?;
             let blobs = voicegate::storage::open_blobs(&settings)
                 .await
                 .context("opening the blob store")?;
@@ -441,4 +413,39 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("voicegate-loadtest-{}", voicegate::config::hex(&id)));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Record an access made from the command line (attributed to the OS user) before it happens.
+async fn audit_cli_access(
+    settings: &Settings,
+    db: &voicegate::storage::Db,
+    action: &str,
+    call_id: &str,
+    reason: Option<String>,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    let clock: voicegate::clock::SharedClock = std::sync::Arc::new(voicegate::clock::SystemClock);
+    let log = voicegate::audit::AuditLog::open(settings, db.clone(), clock.clone())
+        .await
+        .context("opening the audit log")?;
+    let os_user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let event = voicegate::audit::AuditEvent {
+        actor: voicegate::audit::Actor::Cli {
+            os_user,
+            staff_id: None,
+        },
+        action: action.into(),
+        call_id: Some(call_id.into()),
+        patient: None,
+        reason,
+        outcome: voicegate::audit::AuditOutcome::Success,
+        details,
+        at_ms: clock.now_unix_ms(),
+    };
+    log.append(&event)
+        .await
+        .context("recording the access in the audit log")?;
+    Ok(())
 }

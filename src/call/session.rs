@@ -516,14 +516,17 @@ impl Session {
 
     async fn on_caller(&mut self, event: CallerEvent) -> Result<(), Outcome> {
         match event {
-            CallerEvent::Audio(audio) => {
+            CallerEvent::Audio(mut audio) => {
                 let origin = Instant::now();
                 self.caller_frames += 1;
                 let at = self.clock.caller_frame(audio.timestamp_ms, audio.samples.len() as u64);
+                // The decoded samples go to the recorder (moved, not copied: this runs per frame);
+                // the upstream only needs the base64 payload.
+                let samples = std::mem::take(&mut audio.samples);
                 self.record(AudioChunk::Audio {
                     leg: Leg::Caller,
                     sample_index: at,
-                    samples: audio.samples.clone(),
+                    samples,
                 })
                 .await;
                 if matches!(self.upstream, Upstream::Ready(..)) {
