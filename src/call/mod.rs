@@ -63,6 +63,8 @@ pub struct CallDeps {
     pub clock: SharedClock,
     pub disclosure: Arc<Prompt>,
     pub db: Db,
+    /// The clinic's records and schedule (built-in store or FHIR), chosen by configuration.
+    pub ehr: crate::tools::ehr::Ehr,
     pub audit: Arc<AuditLog>,
     /// Where finished recordings and manifests go (local encrypted folder or S3 + KMS).
     pub blobs: crate::storage::blob::Blobs,

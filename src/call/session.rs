@@ -1158,6 +1158,10 @@ mod tests {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
             registry: Arc::new(CallRegistry::new(db.clone(), clock.clone())),
+            ehr: crate::tools::ehr::Ehr::Builtin(crate::tools::ehr::builtin::BuiltinEhr::new(
+                db.clone(),
+                clock.clone(),
+            )),
             clock,
             disclosure: Arc::new(disclosure),
             db,

@@ -56,6 +56,18 @@ impl From<sqlx::Error> for StorageError {
     }
 }
 
+impl StorageError {
+    /// A uniqueness or exclusion constraint refused the write: someone else got there first (the
+    /// scheduling store maps this to "slot taken", never to a storage failure).
+    pub fn is_conflict(&self) -> bool {
+        let StorageError::Query(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        // 23P01 is PostgreSQL's exclusion_violation (sqlx reports it as "other").
+        matches!(e.kind(), sqlx::error::ErrorKind::UniqueViolation) || e.code().as_deref() == Some("23P01")
+    }
+}
+
 /// Which backend a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -145,6 +157,11 @@ impl Db {
             format!("GRANT SELECT, INSERT, UPDATE ON lockouts TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE ON callback_requests TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON call_origins TO \"{role}\""),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON locations, providers, provider_insurance, open_hours, time_off, \
+                 appointment_types, busy_intervals TO \"{role}\""
+            ),
+            format!("GRANT SELECT, INSERT, UPDATE ON appointments TO \"{role}\""),
         ];
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;

@@ -5,6 +5,7 @@
 //! - [`next_steps`]: the step Twilio fetches after a stream, shared by replicas.
 //! - [`blob`]: the blob-store interface and its encrypted local implementation.
 //! - [`s3`]: the production blob store, S3 with SSE-KMS (finished recordings, manifests, checkpoints).
+//! - [`sql`]: one query text for both backends.
 
 pub mod blob;
 pub mod calls;
@@ -12,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod next_steps;
 pub mod s3;
+pub mod sql;
 
 pub use db::{Backend, Db, StorageError};
 

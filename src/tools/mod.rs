@@ -374,11 +374,19 @@ async fn verify_patient(ctx: &ToolContext, req: &ToolRequest) -> Answered {
         return Answered(say(answer::VERIFY_FAILED), Effect::VerificationFailed, "verify_failed");
     };
     let input_ref = ids.input_ref(&phi_key);
-    let outcome = match verification::verify(&ctx.deps.db, &phi_key, ctx.deps.clock.as_ref(), &ctx.call_id, &ids).await
+    let outcome = match verification::verify(
+        &ctx.deps.db,
+        &ctx.deps.ehr,
+        &phi_key,
+        ctx.deps.clock.as_ref(),
+        &ctx.call_id,
+        &ids,
+    )
+    .await
     {
         Ok(o) => o,
         Err(e) => {
-            tracing::warn!(call_id = %ctx.call_id, error.message = %e, "verification unavailable: database error");
+            tracing::warn!(call_id = %ctx.call_id, error.message = %e, "verification unavailable: EHR or database error");
             return Answered(say(answer::UNAVAILABLE), Effect::None, "ehr_unavailable");
         }
     };

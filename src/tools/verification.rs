@@ -10,7 +10,7 @@ use crate::config::KeyedSecret;
 use crate::domain::{DateOfBirth, PersonName, PhoneNumber};
 use crate::storage::{Db, StorageError};
 use crate::telemetry::PhiRef;
-use crate::tools::ehr::builtin;
+use crate::tools::ehr::{EhrAdapter, EhrError};
 
 /// Failed attempts against one record that lock it.
 pub const LOCKOUT_FAILURES: i64 = 5;
@@ -70,22 +70,30 @@ impl Identifiers {
     }
 }
 
-/// Check `ids` against the built-in EHR.
+/// Check `ids` against the EHR: its search may be broad, so every identifier is re-compared here,
+/// exactly, after folding. Failure counts and lockouts live in the project database whichever EHR
+/// holds the records.
 ///
 /// # Errors
-/// Storage failures (the caller hears a graceful apology; nothing is disclosed).
+/// EHR or storage failures (the caller hears a graceful apology; nothing is disclosed).
 pub async fn verify(
     db: &Db,
+    ehr: &impl EhrAdapter,
     phi_key: &KeyedSecret,
     clock: &dyn Clock,
     call_id: &str,
     ids: &Identifiers,
-) -> Result<VerifyOutcome, StorageError> {
-    let candidates = builtin::candidates(db, &ids.last, &ids.birth_date).await?;
-    let first = ids.first.folded();
+) -> Result<VerifyOutcome, EhrError> {
+    let candidates = ehr.find_patients(&ids.last, &ids.birth_date).await?;
+    let (first, last, birth_date) = (ids.first.folded(), ids.last.folded(), ids.birth_date.iso());
+    // The EHR's search is only a pre-filter: re-compare every identifier exactly.
+    let candidates: Vec<_> = candidates
+        .into_iter()
+        .filter(|c| c.last_name_folded == last && c.birth_date == birth_date)
+        .collect();
     let matching: Vec<_> = candidates
         .iter()
-        .filter(|c| c.first_name_folded == first && c.phone_e164 == ids.phone.e164())
+        .filter(|c| c.first_name_folded == first && c.phones_e164.iter().any(|p| p == ids.phone.e164()))
         .collect();
     let now = clock.now_unix_ms();
     if let [only] = matching.as_slice() {

@@ -11,6 +11,7 @@ mod lifecycle;
 mod phi_leak;
 mod recording;
 mod recording_s3;
+mod scheduling;
 mod signatures;
 mod simulate;
 mod tools;
