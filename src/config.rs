@@ -96,6 +96,27 @@ pub struct Settings {
     pub twilio: TwilioSettings,
     pub realtime: RealtimeSettings,
     pub call: CallSettings,
+    pub ehr: EhrSettings,
+}
+
+/// Which EHR the tools talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EhrKind {
+    /// The scheduling store in the project database (the demo clinic is seeded on first start).
+    Builtin,
+    /// A FHIR R4 server (`ehr.fhir`).
+    Fhir,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EhrSettings {
+    pub kind: EhrKind,
+    /// Longest a tool waits on the EHR before the agent says so and offers a callback (a caller
+    /// is waiting in silence).
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub fhir: Option<crate::tools::ehr::fhir::FhirSettings>,
 }
 
 /// Where finished recordings, manifests and audit checkpoints go. Spools always stay local.
@@ -328,6 +349,12 @@ impl Settings {
                 key: "recordings",
                 why: e.to_string(),
             })?;
+        }
+        if self.ehr.kind == EhrKind::Fhir && self.ehr.fhir.is_none() {
+            return invalid("ehr.fhir", "required when ehr.kind is fhir (base_url at least)");
+        }
+        if self.ehr.timeout_ms == 0 {
+            return invalid("ehr.timeout_ms", "must be at least 1");
         }
         if self.audit.checkpoint_every == 0 {
             return invalid("audit.checkpoint_every", "must be at least 1");

@@ -16,12 +16,15 @@ use crate::audit::AuditLog;
 use crate::call::CallDeps;
 use crate::call::registry::CallRegistry;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Settings;
+use crate::config::{EhrKind, Settings};
 use crate::http;
 use crate::metrics::Metrics;
 use crate::recording;
 use crate::shutdown::Shutdown;
 use crate::storage;
+use crate::tools::ehr::Ehr;
+use crate::tools::ehr::builtin::BuiltinEhr;
+use crate::tools::ehr::fhir::FhirEhr;
 
 /// How often recordings parked in the outbox are retried.
 const OUTBOX_RETRY: Duration = Duration::from_secs(30);
@@ -79,9 +82,11 @@ impl Application {
                 .await
                 .context("opening the audit log")?,
         );
-        if crate::tools::ehr::builtin::seed_demo(&db)
-            .await
-            .context("seeding the demo clinic")?
+        let ehr = open_ehr(&settings, &db, &clock).await?;
+        if matches!(ehr, Ehr::Builtin(_))
+            && crate::tools::ehr::builtin::seed_demo(&db)
+                .await
+                .context("seeding the demo clinic")?
         {
             tracing::info!("demo clinic seeded (built-in EHR, fictional patients)");
         }
@@ -123,10 +128,7 @@ impl Application {
                 settings: Arc::new(settings),
                 metrics: Arc::new(Metrics::new()),
                 registry: Arc::new(CallRegistry::new(db.clone(), clock.clone())),
-                ehr: crate::tools::ehr::Ehr::Builtin(crate::tools::ehr::builtin::BuiltinEhr::new(
-                    db.clone(),
-                    clock.clone(),
-                )),
+                ehr,
                 clock,
                 disclosure: Arc::new(disclosure),
                 db,
@@ -305,4 +307,25 @@ async fn audit_recovered(
         at_ms: now,
     };
     audit.append_or_spool(&event).await.map(|_| ())
+}
+
+/// The EHR configuration picks. A FHIR server that does not answer at start is logged, not fatal:
+/// calls still run, and the tools tell callers honestly and take callbacks until it is back.
+async fn open_ehr(settings: &Settings, db: &crate::storage::Db, clock: &SharedClock) -> anyhow::Result<Ehr> {
+    match (settings.ehr.kind, &settings.ehr.fhir) {
+        (EhrKind::Fhir, Some(fhir)) => {
+            let clock = clock.clone();
+            let ehr = FhirEhr::connect(fhir)
+                .context("configuring the FHIR client")?
+                .with_clock(move || {
+                    jiff::Timestamp::from_millisecond(i64::try_from(clock.now_unix_ms()).unwrap_or(i64::MAX))
+                        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                });
+            if let Err(e) = ehr.check().await {
+                tracing::warn!(error.message = %e, "the FHIR server did not answer its capability check");
+            }
+            Ok(Ehr::Fhir(Box::new(ehr)))
+        }
+        _ => Ok(Ehr::Builtin(BuiltinEhr::new(db.clone(), clock.clone()))),
+    }
 }

@@ -7,6 +7,8 @@ mod audit;
 mod bad_input;
 mod call_twilio;
 mod cli;
+mod ehr_fhir;
+mod fhir_peer;
 mod lifecycle;
 mod phi_leak;
 mod recording;

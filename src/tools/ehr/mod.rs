@@ -10,6 +10,7 @@
 //! the tools can speak local times.
 
 pub mod builtin;
+pub mod fhir;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -185,12 +186,15 @@ pub struct Hold {
 #[derive(Debug, Clone)]
 pub enum Ehr {
     Builtin(builtin::BuiltinEhr),
+    /// Boxed: the HTTP client is large and the enum is cloned into every tool run.
+    Fhir(Box<fhir::FhirEhr>),
 }
 
 macro_rules! delegate {
     ($self:ident, $e:ident => $call:expr) => {
         match $self {
             Ehr::Builtin($e) => $call.await,
+            Ehr::Fhir($e) => $call.await,
         }
     };
 }
