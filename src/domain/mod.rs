@@ -20,7 +20,7 @@ mod birth_date;
 mod fold;
 mod name;
 mod phone;
-mod words;
+pub mod words;
 
 use std::fmt;
 use std::marker::PhantomData;

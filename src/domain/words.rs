@@ -107,6 +107,32 @@ pub(super) fn ordinal_below_100(tokens: &[&str]) -> Option<u8> {
     }
 }
 
+/// `n` (1..=99) as cardinal words, for speaking times: `7` → "seven", `45` → "forty five".
+pub fn cardinal(n: u8) -> Option<String> {
+    Some(match n {
+        1..=9 => UNITS[usize::from(n - 1)].to_owned(),
+        10..=19 => TEENS[usize::from(n - 10)].to_owned(),
+        20..=99 if n.is_multiple_of(10) => TENS[usize::from(n / 10 - 2)].to_owned(),
+        20..=99 => format!("{} {}", TENS[usize::from(n / 10 - 2)], UNITS[usize::from(n % 10 - 1)]),
+        _ => return None,
+    })
+}
+
+/// `n` (1..=99) as ordinal words, for speaking dates: `7` → "seventh", `21` → "twenty first".
+pub fn ordinal(n: u8) -> Option<String> {
+    Some(match n {
+        1..=9 => ORDINAL_UNITS[usize::from(n - 1)].to_owned(),
+        10..=19 => ORDINAL_TEENS[usize::from(n - 10)].to_owned(),
+        20..=99 if n.is_multiple_of(10) => ORDINAL_TENS[usize::from(n / 10 - 2)].to_owned(),
+        20..=99 => format!(
+            "{} {}",
+            TENS[usize::from(n / 10 - 2)],
+            ORDINAL_UNITS[usize::from(n % 10 - 1)]
+        ),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

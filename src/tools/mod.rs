@@ -11,6 +11,8 @@
 //! result comes back.
 
 pub mod ehr;
+pub mod schedule;
+pub mod spoken;
 pub mod verification;
 
 use serde::Deserialize;
@@ -40,7 +42,6 @@ pub mod answer {
                                    our staff can help you.";
     pub const EMERGENCY: &str = "This may be an emergency. Tell the caller to hang up and call 911 now.";
     pub const CARE_TEAM: &str = "Your care team can help with that.";
-    pub const NOT_YET: &str = "I cannot do that over the phone yet. I can have our staff call you back to help.";
 }
 
 /// A tool call from the model.
@@ -148,17 +149,18 @@ pub fn definitions() -> Vec<Value> {
         ),
         tool(
             "search_providers",
-            "Find providers by specialty.",
-            json!({"specialty": s("e.g. dermatology"), "location": s("optional"), "insurance": s("optional"),
-                   "urgency": s("routine or urgent")}),
+            "Find providers by specialty (family medicine, dermatology, pediatrics, ...), best match first.",
+            json!({"specialty": s("e.g. dermatology"), "location": s("optional: the office the caller prefers"),
+                   "insurance": s("optional: the caller's insurance plan"), "urgency": s("routine or urgent")}),
             &["specialty"],
         ),
         tool(
             "find_slots",
-            "Find open appointment slots.",
-            json!({"provider_id": s("from search_providers"), "specialty": s("if no provider"), "from": s("earliest date"),
-                   "to": s("latest date"), "urgency": s("routine or urgent")}),
-            &["from", "to"],
+            "Find open appointment slots. Read the 'when' texts to the caller; never invent times.",
+            json!({"provider_id": s("from search_providers"), "specialty": s("if no provider was chosen"),
+                   "from": s("earliest date, YYYY-MM-DD (clinic's local date)"),
+                   "to": s("latest date, YYYY-MM-DD"), "urgency": s("routine or urgent")}),
+            &[],
         ),
         tool(
             "hold_slot",
@@ -168,7 +170,7 @@ pub fn definitions() -> Vec<Value> {
         ),
         tool(
             "book_appointment",
-            "Book a slot for the verified caller.",
+            "Book a slot (an id from find_slots) for the verified caller; read the confirmation back.",
             json!({"slot": s("slot id"), "reason": s("reason for the visit, in a few words")}),
             &["slot", "reason"],
         ),
@@ -181,13 +183,13 @@ pub fn definitions() -> Vec<Value> {
         tool(
             "cancel_appointment",
             "Cancel one of the verified caller's appointments.",
-            json!({"appointment": s("appointment id"), "reason": s("reason")}),
+            json!({"appointment": s("appointment id from list_my_appointments"), "reason": s("reason")}),
             &["appointment", "reason"],
         ),
         tool(
             "reschedule_appointment",
             "Move one of the verified caller's appointments to a new slot.",
-            json!({"appointment": s("appointment id"), "new_slot": s("slot id")}),
+            json!({"appointment": s("appointment id from list_my_appointments"), "new_slot": s("slot id from find_slots")}),
             &["appointment", "new_slot"],
         ),
         tool(
@@ -267,12 +269,21 @@ pub async fn run(ctx: ToolContext, req: ToolRequest) -> ToolResult {
             }
         }
         "list_my_appointments" | "book_appointment" | "cancel_appointment" | "reschedule_appointment" | "hold_slot" => {
-            match &ctx.verified {
-                None => done(say(answer::NOT_VERIFIED), Effect::None, "refused_unverified"),
-                Some(patient) => not_yet_for(patient, &ctx, &req).await,
+            let Some(patient) = &ctx.verified else {
+                return done(say(answer::NOT_VERIFIED), Effect::None, "refused_unverified");
+            };
+            let args = req.arguments.as_str();
+            match req.name.as_str() {
+                "list_my_appointments" => schedule::list(&ctx, patient).await,
+                "book_appointment" => schedule::book(&ctx, patient, args).await,
+                "cancel_appointment" => schedule::cancel(&ctx, patient, args).await,
+                "reschedule_appointment" => schedule::reschedule(&ctx, patient, args).await,
+                _ => schedule::hold_slot(&ctx, patient, args).await,
             }
+            .into_result(&req)
         }
-        "search_providers" | "find_slots" => done(say(answer::NOT_YET), Effect::None, "not_available"),
+        "search_providers" => schedule::search_providers(&ctx, &req.arguments).await.into_result(&req),
+        "find_slots" => schedule::find_slots(&ctx, &req.arguments).await.into_result(&req),
         _ => done(say("That tool does not exist."), Effect::None, "unknown_tool"),
     }
 }
@@ -289,26 +300,6 @@ impl Answered {
             effect: self.1,
             outcome: self.2,
         }
-    }
-}
-
-/// Scheduling tools for a verified caller: the scheduling engine is not in this build, so say so
-/// honestly (never a made-up booking) and audit the access attempt.
-async fn not_yet_for(patient: &VerifiedPatient, ctx: &ToolContext, req: &ToolRequest) -> ToolResult {
-    let event = audit_event(
-        ctx,
-        &format!("tool.{}", req.name),
-        Some(patient.phi_ref().clone()),
-        AuditOutcome::Failure,
-        json!({"reason": "not_available"}),
-    );
-    let _ = ctx.deps.audit.append_or_spool(&event).await;
-    ToolResult {
-        call_id: req.call_id.clone(),
-        name: req.name.clone(),
-        output: say(answer::NOT_YET),
-        effect: Effect::None,
-        outcome: "not_available",
     }
 }
 

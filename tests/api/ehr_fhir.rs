@@ -35,7 +35,13 @@ fn ehr_for(peer: &FhirPeer) -> FhirEhr {
         .with_clock(|| ts(NOW))
 }
 
-async fn seed_patient(peer: &FhirPeer, family: &str, given: &str, birth_date: &str, phones: &[&str]) -> String {
+pub(crate) async fn seed_patient(
+    peer: &FhirPeer,
+    family: &str,
+    given: &str,
+    birth_date: &str,
+    phones: &[&str],
+) -> String {
     let telecom: Vec<Value> = phones
         .iter()
         .map(|p| json!({ "system": "phone", "value": p }))
@@ -50,7 +56,7 @@ async fn seed_patient(peer: &FhirPeer, family: &str, given: &str, birth_date: &s
 }
 
 /// A provider as the clinic would enter it; returns (PractitionerRole id, Schedule id).
-async fn seed_provider(
+pub(crate) async fn seed_provider(
     peer: &FhirPeer,
     given: &str,
     family: &str,
@@ -93,7 +99,7 @@ async fn seed_provider(
     (role, schedule)
 }
 
-async fn seed_slot(peer: &FhirPeer, schedule: &str, start: &str, status: &str) -> String {
+pub(crate) async fn seed_slot(peer: &FhirPeer, schedule: &str, start: &str, status: &str) -> String {
     let start = ts(start);
     let end = start + jiff::SignedDuration::from_mins(30);
     peer.create(json!({
@@ -134,14 +140,14 @@ async fn seed_booking(peer: &FhirPeer) -> Booking {
     }
 }
 
-async fn slot_status(peer: &FhirPeer, id: &str) -> String {
+pub(crate) async fn slot_status(peer: &FhirPeer, id: &str) -> String {
     peer.read("Slot", id).await["status"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
 }
 
-async fn appointment_status(peer: &FhirPeer, id: &str) -> String {
+pub(crate) async fn appointment_status(peer: &FhirPeer, id: &str) -> String {
     peer.read("Appointment", id).await["status"]
         .as_str()
         .unwrap_or_default()

@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod bad_input;
+mod booking;
 mod call_twilio;
 mod cli;
 mod ehr_fhir;
