@@ -98,6 +98,9 @@ enum Command {
         /// The running server's public base URL, if it differs from --server.
         #[arg(long)]
         public_base: Option<String>,
+        /// What the call does (every scenario runs the real tools on the demo clinic).
+        #[arg(long, value_enum, default_value = "booking")]
+        scenario: voicegate::testkit::simulate::Scenario,
     },
 }
 
@@ -250,6 +253,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             fake_port,
             auth_token,
             public_base,
+            scenario,
         } => {
             // The timeline is the output; logs only when something goes wrong.
             telemetry::init(telemetry::subscriber("warn", std::io::stderr));
@@ -260,17 +264,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 public_base,
                 config,
                 quiet: false,
+                scenario,
             };
             let report = voicegate::testkit::simulate::run(options).await?;
             println!(
-                "\nsimulated call OK: {} caller bytes sent, {} received upstream; {} agent bytes played; \
-                 barge-in truncated at {} ms (caller heard {} ms)",
+                "\nsimulated call OK ({scenario:?}): {} caller bytes sent, {} received upstream; {} agent bytes played; \
+                 {} tool calls",
                 report.caller_bytes_sent,
                 report.upstream_bytes_received,
                 report.agent_bytes_played,
-                report.truncated_at_ms.unwrap_or(-1),
-                report.heard_at_barge_in_ms.unwrap_or(-1)
+                report.tools.len(),
             );
+            if let (Some(cut), Some(heard)) = (report.truncated_at_ms, report.heard_at_barge_in_ms) {
+                println!("barge-in truncated at {cut} ms (caller heard {heard} ms)");
+            }
             Ok(())
         }
     }

@@ -38,6 +38,27 @@ pub struct SimulateOptions {
     pub config: Option<PathBuf>,
     /// Print nothing (tests).
     pub quiet: bool,
+    /// What the call does.
+    pub scenario: Scenario,
+}
+
+/// What the simulated caller and agent do after the greeting. Every scenario runs the real tools
+/// against the configured EHR (the demo clinic by default), so what is printed really happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Verify, find a dermatology slot, book it, read it back.
+    #[default]
+    Booking,
+    /// Verify, book, list the appointments, cancel the new one.
+    Cancel,
+    /// Verify, book, then move it to a later slot.
+    Reschedule,
+    /// Three wrong birth dates: no more attempts, a callback instead.
+    VerificationFailure,
+    /// The caller describes chest pain: the server plays the 911 script, every tool refuses.
+    Emergency,
+    /// The caller talks over a long answer: clear, truncation at what was heard.
+    BargeIn,
 }
 
 /// What happened, for tests and for the closing summary.
@@ -55,6 +76,10 @@ pub struct SimulationReport {
     pub disclosure_bytes: u64,
     pub truncated_at_ms: Option<i64>,
     pub heard_at_barge_in_ms: Option<i64>,
+    /// Each tool the agent called and the server's answer (`ok` and `say`).
+    pub tools: Vec<(String, serde_json::Value)>,
+    /// The server's emergency script was requested (`tool_choice: none`).
+    pub emergency_script: bool,
 }
 
 struct Timeline {
@@ -108,7 +133,7 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<SimulationReport> {
                 ),
             );
             let state = app_state;
-            let mut report = scripted_call(&tl, &fake, &base, &public_base, auth_token.bytes()).await;
+            let mut report = scripted_call(&tl, &fake, &base, &public_base, auth_token.bytes(), options.scenario).await;
             if let Ok(report) = report.as_mut() {
                 // The call row names the recording once the recorder has stored it.
                 let found = step("recording stored", async {
@@ -152,7 +177,7 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<SimulationReport> {
                 "sim",
                 format!("driving {server}; its realtime.url must be {}", fake.url()),
             );
-            scripted_call(&tl, &fake, server, &public_base, token.bytes()).await
+            scripted_call(&tl, &fake, server, &public_base, token.bytes(), options.scenario).await
         }
     }
 }
@@ -194,6 +219,7 @@ async fn scripted_call(
     base: &str,
     public_base: &str,
     auth_token: &[u8],
+    scenario: Scenario,
 ) -> anyhow::Result<SimulationReport> {
     let mut sid = [0u8; 16];
     getrandom::fill(&mut sid).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -267,6 +293,37 @@ async fn scripted_call(
     let greeting_end = marks.last_after(greeting.len().div_ceil(1600));
     step("greeting heard", caller.wait_for_mark_echo(&greeting_end)).await?;
     tl.line("caller", "heard the greeting (marks echoed as it played)");
+    if scenario != Scenario::BargeIn {
+        let mut script = Script {
+            tl,
+            agent,
+            caller,
+            marks,
+            tools: Vec::new(),
+            caller_bytes: 0,
+        };
+        let emergency = script.run(scenario).await?;
+        script.caller.send_stop().await?;
+        tl.line("twilio", "stop (the caller hung up)");
+        step("upstream closed", script.agent.closed()).await?;
+        tl.line("server", "closed the realtime session at once; call finalised");
+        let violations = script.agent.violations();
+        if !violations.is_empty() {
+            bail!("the realtime protocol was not followed: {violations:?}");
+        }
+        let mut out = report(
+            &mut script.agent,
+            &script.caller,
+            disclosure_bytes,
+            script.caller_bytes,
+            None,
+            0,
+        )?;
+        out.heard_at_barge_in_ms = None;
+        out.tools = script.tools;
+        out.emergency_script = emergency;
+        return Ok(out);
+    }
 
     // The caller speaks, in real time.
     let speech = synthetic_speech(1200, 120.0);
@@ -390,5 +447,194 @@ fn report(
         disclosure_bytes,
         truncated_at_ms: truncated_ms,
         heard_at_barge_in_ms: Some(heard_ms),
+        tools: Vec::new(),
+        emergency_script: false,
     })
+}
+
+/// A scenario in progress: the caller, the scripted agent, and what the tools answered.
+struct Script<'a> {
+    tl: &'a Timeline,
+    agent: FakeSession,
+    caller: TwilioCaller,
+    marks: MarkCounter,
+    tools: Vec<(String, serde_json::Value)>,
+    caller_bytes: usize,
+}
+
+/// The demo clinic's first patient, as a caller would say the details.
+fn jane(date_of_birth: &str) -> serde_json::Value {
+    serde_json::json!({"first_name": "Jane", "last_name": "Doe", "date_of_birth": date_of_birth, "phone": "555 010 0001"})
+}
+
+impl Script<'_> {
+    /// The caller speaks (real-time paced audio), the server VAD events and the transcript follow.
+    async fn caller_says(&mut self, text: &str) -> anyhow::Result<()> {
+        let speech = synthetic_speech(600, 120.0);
+        let before = self.agent.appended_audio().len();
+        self.caller.send_audio_paced(&speech).await?;
+        self.caller_bytes += speech.len();
+        step("caller audio upstream", async {
+            while self.agent.appended_audio().len() < before + speech.len() {
+                self.agent.wait_for("input_audio_buffer.append").await?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.agent.speech_started(0).await?;
+        self.agent.speech_stopped(600).await?;
+        self.agent.user_transcript(text).await?;
+        self.tl.line("caller", format!("\"{text}\""));
+        Ok(())
+    }
+
+    /// The agent speaks `text` and the caller hears all of it.
+    async fn agent_says(&mut self, text: &str) -> anyhow::Result<()> {
+        let speech = synthetic_speech(800, 190.0);
+        self.agent.respond_audio(&speech, 1600, text).await?;
+        let end = self.marks.last_after(speech.len().div_ceil(1600));
+        step("agent reply heard", self.caller.wait_for_mark_echo(&end)).await?;
+        self.tl.line("agent", format!("\"{text}\""));
+        Ok(())
+    }
+
+    /// The model calls a tool; the server runs it and asks for a spoken answer, which the agent
+    /// gives from the tool's `say`. Returns the tool's output.
+    async fn tool(&mut self, name: &str, args: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let call_id = self.agent.function_call(name, &args).await?;
+        let out = step(name, async {
+            loop {
+                let e = self.agent.wait_for("conversation.item.create").await?;
+                if e["item"]["call_id"] == call_id.as_str() {
+                    let text = e["item"]["output"].as_str().unwrap_or("{}");
+                    return Ok(serde_json::from_str::<serde_json::Value>(text)?);
+                }
+            }
+        })
+        .await?;
+        self.tl.line(
+            "tool",
+            format!("{name} -> {}", if out["ok"] == true { "ok" } else { "refused" }),
+        );
+        self.tools.push((name.to_owned(), out.clone()));
+        step("response after the tool", self.agent.wait_for("response.create")).await?;
+        let say = out["say"].as_str().unwrap_or("Done.").to_owned();
+        self.agent_says(&say).await?;
+        Ok(out)
+    }
+
+    /// A tool that must succeed for the scenario to go on.
+    async fn tool_ok(&mut self, name: &str, args: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let out = self.tool(name, args).await?;
+        if out["ok"] != true {
+            bail!("{name} was refused: {}", out["say"]);
+        }
+        Ok(out)
+    }
+
+    fn first_slot(out: &serde_json::Value, index: usize) -> anyhow::Result<String> {
+        out["slots"][index]["slot"]
+            .as_str()
+            .map(str::to_owned)
+            .context("find_slots returned too few slots")
+    }
+
+    /// Verify, find dermatology slots, book the first; returns (slots output, appointment id).
+    async fn verify_and_book(&mut self) -> anyhow::Result<(serde_json::Value, String)> {
+        self.caller_says("I'd like to see a dermatologist. I'm Jane Doe, born February 14th, 1980.")
+            .await?;
+        self.tool_ok("verify_patient", jane("February 14, 1980")).await?;
+        let providers = self
+            .tool_ok("search_providers", serde_json::json!({"specialty": "dermatology"}))
+            .await?;
+        let provider = providers["providers"][0]["provider_id"].clone();
+        let slots = self
+            .tool_ok("find_slots", serde_json::json!({"provider_id": provider}))
+            .await?;
+        self.caller_says("The first one works.").await?;
+        let slot = Self::first_slot(&slots, 0)?;
+        let booked = self
+            .tool_ok(
+                "book_appointment",
+                serde_json::json!({"slot": slot, "reason": "skin check"}),
+            )
+            .await?;
+        let id = booked["appointment"].as_str().context("no appointment id")?.to_owned();
+        Ok((slots, id))
+    }
+
+    /// Returns whether the emergency script was requested.
+    async fn run(&mut self, scenario: Scenario) -> anyhow::Result<bool> {
+        match scenario {
+            Scenario::Booking | Scenario::BargeIn => {
+                self.verify_and_book().await?;
+                self.caller_says("Thank you, bye.").await?;
+            }
+            Scenario::Cancel => {
+                let (_, id) = self.verify_and_book().await?;
+                self.caller_says("Actually, what do I have booked? I need to cancel that.")
+                    .await?;
+                self.tool_ok("list_my_appointments", serde_json::json!({})).await?;
+                self.tool_ok(
+                    "cancel_appointment",
+                    serde_json::json!({"appointment": id, "reason": "schedule conflict"}),
+                )
+                .await?;
+            }
+            Scenario::Reschedule => {
+                let (slots, id) = self.verify_and_book().await?;
+                self.caller_says("Sorry, can we make it the next opening instead?")
+                    .await?;
+                let later = Self::first_slot(&slots, 1)?;
+                self.tool_ok(
+                    "reschedule_appointment",
+                    serde_json::json!({"appointment": id, "new_slot": later}),
+                )
+                .await?;
+            }
+            Scenario::VerificationFailure => {
+                self.caller_says("I want to check my appointments. Jane Doe, born February 15th, 1980.")
+                    .await?;
+                for _ in 0..3 {
+                    self.tool("verify_patient", jane("February 15, 1980")).await?;
+                }
+                let fourth = self.tool("verify_patient", jane("February 14, 1980")).await?;
+                if fourth["ok"] == true {
+                    bail!("a fourth verification attempt was accepted");
+                }
+                self.tool_ok("request_callback", serde_json::json!({"topic": "verify identity"}))
+                    .await?;
+            }
+            Scenario::Emergency => {
+                self.caller_says("I have crushing chest pain and I can't breathe.")
+                    .await?;
+                let script = step("emergency script", async {
+                    loop {
+                        let e = self.agent.wait_for("response.create").await?;
+                        if e["response"]["tool_choice"] == "none" {
+                            return Ok(e);
+                        }
+                    }
+                })
+                .await?;
+                self.tl.line(
+                    "server",
+                    "red flag in the transcript -> response.create with the fixed 911 script, tools off",
+                );
+                let text = script["response"]["instructions"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.agent_says(&text).await?;
+                let refused = self
+                    .tool("book_appointment", serde_json::json!({"slot": "x", "reason": "x"}))
+                    .await?;
+                if refused["ok"] == true {
+                    bail!("a tool ran after the emergency");
+                }
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }

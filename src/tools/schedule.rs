@@ -78,6 +78,14 @@ fn now(ctx: &ToolContext) -> Timestamp {
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// End a sentence with exactly one full stop (spoken times already end in "a.m.").
+fn sentence(mut text: String) -> String {
+    if !text.ends_with('.') {
+        text.push('.');
+    }
+    text
+}
+
 fn fold(s: &str) -> String {
     s.trim().to_lowercase()
 }
@@ -197,7 +205,7 @@ pub(super) async fn search_providers(ctx: &ToolContext, arguments: &str) -> Answ
         line.push_str(". Note: this provider may not take the caller's insurance");
     }
     Answered(
-        output(json!({"ok": true, "providers": list, "say": format!("{line}.")})),
+        output(json!({"ok": true, "providers": list, "say": sentence(line)})),
         Effect::None,
         "providers_found",
     )
@@ -309,12 +317,25 @@ pub(super) async fn find_slots(ctx: &ToolContext, arguments: &str) -> Answered {
         .iter()
         .map(|(s, tz, name)| json!({"slot": s.id, "provider": name, "when": spoken::when(s.start, tz)}))
         .collect();
+    // One provider: name them once, not once per slot.
+    let one_provider = slots.iter().all(|(_, _, name)| *name == slots[0].2);
     let spoken_list: Vec<String> = slots
         .iter()
-        .map(|(s, tz, name)| format!("{} with {name}", spoken::when(s.start, tz)))
+        .map(|(s, tz, name)| {
+            if one_provider {
+                spoken::when(s.start, tz)
+            } else {
+                format!("{} with {name}", spoken::when(s.start, tz))
+            }
+        })
         .collect();
+    let say = if one_provider {
+        format!("Openings with {}: {}", slots[0].2, spoken_list.join("; "))
+    } else {
+        format!("Openings: {}", spoken_list.join("; "))
+    };
     Answered(
-        output(json!({"ok": true, "slots": list, "say": format!("Openings: {}.", spoken_list.join("; "))})),
+        output(json!({"ok": true, "slots": list, "say": sentence(say)})),
         Effect::None,
         "slots_found",
     )
@@ -448,7 +469,7 @@ pub(super) async fn list(ctx: &ToolContext, patient: &VerifiedPatient) -> Answer
             let spoken_list: Vec<String> = list.iter().map(confirmation).collect();
             Answered(
                 output(json!({"ok": true, "appointments": items,
-                    "say": format!("Upcoming: {}.", spoken_list.join("; "))})),
+                    "say": sentence(format!("Upcoming: {}", spoken_list.join("; ")))})),
                 Effect::None,
                 "listed",
             )
@@ -486,7 +507,7 @@ pub(super) async fn cancel(ctx: &ToolContext, patient: &VerifiedPatient, argumen
     .await;
     match result {
         Ok(a) => Answered(
-            output(json!({"ok": true, "say": format!("Cancelled: {}.", confirmation(&a))})),
+            output(json!({"ok": true, "say": sentence(format!("Cancelled: {}", confirmation(&a)))})),
             Effect::None,
             "cancelled",
         ),

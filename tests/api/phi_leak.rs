@@ -3,11 +3,14 @@
 //! A call whose caller ID, transcripts and tool arguments carry a test patient's name, birth date
 //! and phone runs with every log level on, through failure paths (the database lost mid-call,
 //! malformed tool arguments, a protocol error); then everything observable is searched for every
-//! rendering of those identifiers. Later issues extend this same test with the booking flow.
+//! rendering of those identifiers. The patient is on file, so the call also verifies and runs the
+//! whole booking flow (providers, slots, hold, book, list, reschedule, cancel) with PHI in the
+//! visit reason.
 
 use tokio::time::timeout;
 
 use crate::helpers::*;
+use crate::tools::call_tool;
 
 const FIRST: &str = "Marisol";
 const LAST: &str = "Quintanilla-Ortega";
@@ -49,6 +52,16 @@ fn assert_clean(what: &str, text: &str) {
 #[tokio::test]
 async fn no_patient_data_leaves_the_server_outside_the_call() {
     let app = spawn_app().await;
+    voicegate::tools::ehr::builtin::insert_patient(
+        &app.state.deps.db,
+        "phi-test-patient",
+        &voicegate::domain::PersonName::parse(FIRST).unwrap(),
+        &voicegate::domain::PersonName::parse(LAST).unwrap(),
+        &voicegate::domain::DateOfBirth::parse("1961-04-09").unwrap(),
+        &voicegate::domain::PhoneNumber::parse(PHONE_E164).unwrap(),
+    )
+    .await
+    .unwrap();
     let logs_before = app.logs.contents().len();
     let mut bodies = Vec::new();
 
@@ -78,13 +91,46 @@ async fn no_patient_data_leaves_the_server_outside_the_call() {
     ))
     .await
     .unwrap();
-    fake.function_call(
+    let verified = call_tool(
+        &mut fake,
         "verify_patient",
-        &serde_json::json!({"first_name": FIRST, "last_name": LAST, "date_of_birth": "1961-04-09", "phone": PHONE_E164}),
+        serde_json::json!({"first_name": FIRST, "last_name": LAST, "date_of_birth": "1961-04-09", "phone": PHONE_E164}),
     )
-    .await
-    .unwrap();
-    fake.wait_for("conversation.item.create").await.unwrap();
+    .await;
+    assert_eq!(verified["ok"], true, "the test patient verifies: {verified}");
+    // The whole booking flow, with the patient's identifiers in the visit reason.
+    let reason = format!("follow-up for {FIRST} {LAST}, born April 9, 1961, call back on 555-013-2748");
+    call_tool(
+        &mut fake,
+        "search_providers",
+        serde_json::json!({"specialty": "family medicine"}),
+    )
+    .await;
+    let slots = call_tool(&mut fake, "find_slots", serde_json::json!({"provider_id": "okafor"})).await;
+    let slot = |i: usize| slots["slots"][i]["slot"].as_str().unwrap().to_owned();
+    call_tool(&mut fake, "hold_slot", serde_json::json!({"slot": slot(0)})).await;
+    let booked = call_tool(
+        &mut fake,
+        "book_appointment",
+        serde_json::json!({"slot": slot(0), "reason": reason}),
+    )
+    .await;
+    assert_eq!(booked["ok"], true, "{booked}");
+    call_tool(&mut fake, "list_my_appointments", serde_json::json!({})).await;
+    let moved = call_tool(
+        &mut fake,
+        "reschedule_appointment",
+        serde_json::json!({"appointment": booked["appointment"], "new_slot": slot(1)}),
+    )
+    .await;
+    assert_eq!(moved["ok"], true, "{moved}");
+    let cancelled = call_tool(
+        &mut fake,
+        "cancel_appointment",
+        serde_json::json!({"appointment": moved["appointment"], "reason": reason}),
+    )
+    .await;
+    assert_eq!(cancelled["ok"], true, "{cancelled}");
     fake.send(serde_json::json!({
         "type": "response.function_call_arguments.done",
         "call_id": "call_bad", "name": "verify_patient", "item_id": "item_x",

@@ -1,15 +1,17 @@
 //! `voicegate simulate` runs green on a fresh data directory with no API key.
 
-use voicegate::testkit::simulate::{SimulateOptions, run};
+use serde_json::Value;
+use voicegate::testkit::simulate::{Scenario, SimulateOptions, SimulationReport, run};
 
 #[tokio::test]
-async fn the_simulator_completes_a_call_with_no_key() {
+async fn the_barge_in_scenario_truncates_at_what_was_heard_and_records_the_call() {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("sim.yaml");
     std::fs::write(&config, format!("server:\n  data_dir: {}\n", data.path().display())).unwrap();
     let report = run(SimulateOptions {
         config: Some(config),
         quiet: true,
+        scenario: Scenario::BargeIn,
         ..Default::default()
     })
     .await
@@ -54,4 +56,76 @@ async fn the_simulator_completes_a_call_with_no_key() {
     for action in ["call.started", "call.ended", "recording.stored", "recording.exported"] {
         assert!(trail.contains(action), "{action} missing from the call's audit trail");
     }
+}
+
+async fn scenario(scenario: Scenario) -> (SimulationReport, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("sim.yaml");
+    std::fs::write(&config, format!("server:\n  data_dir: {}\n", data.path().display())).unwrap();
+    let report = run(SimulateOptions {
+        config: Some(config),
+        quiet: true,
+        scenario,
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{scenario:?} failed: {e:#}"));
+    (report, data)
+}
+
+fn outcomes(report: &SimulationReport) -> Vec<(String, bool)> {
+    report
+        .tools
+        .iter()
+        .map(|(name, out): &(String, Value)| (name.clone(), out["ok"] == true))
+        .collect()
+}
+
+fn ok(names: &[&str]) -> Vec<(String, bool)> {
+    names.iter().map(|n| ((*n).to_owned(), true)).collect()
+}
+
+/// The default scenario is a complete booking on the demo clinic, with no key and no servers.
+#[tokio::test]
+async fn the_default_scenario_books_an_appointment_on_the_demo_clinic() {
+    assert_eq!(Scenario::default(), Scenario::Booking);
+    let (report, _data) = scenario(Scenario::Booking).await;
+    assert_eq!(
+        outcomes(&report),
+        ok(&["verify_patient", "search_providers", "find_slots", "book_appointment"])
+    );
+    let booked = &report.tools[3].1["say"];
+    assert!(booked.as_str().unwrap().starts_with("Booked: "), "{booked}");
+    assert_eq!(report.upstream_bytes_received, report.caller_bytes_sent);
+}
+
+#[tokio::test]
+async fn the_cancel_and_reschedule_scenarios_change_the_booking() {
+    let (cancel, _d1) = scenario(Scenario::Cancel).await;
+    let names: Vec<String> = cancel.tools.iter().map(|t| t.0.clone()).collect();
+    assert_eq!(&names[4..], ["list_my_appointments", "cancel_appointment"]);
+    assert!(cancel.tools.iter().all(|t| t.1["ok"] == true));
+    let (moved, _d2) = scenario(Scenario::Reschedule).await;
+    let last = moved.tools.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), &last.1["ok"]),
+        ("reschedule_appointment", &Value::Bool(true))
+    );
+}
+
+#[tokio::test]
+async fn the_verification_failure_scenario_stops_at_three_and_takes_a_callback() {
+    let (report, _data) = scenario(Scenario::VerificationFailure).await;
+    let o = outcomes(&report);
+    assert_eq!(o.len(), 5);
+    assert!(o[..4].iter().all(|(n, ok)| n == "verify_patient" && !ok), "{o:?}");
+    assert_eq!(report.tools[3].1["say"], voicegate::tools::answer::TOO_MANY_ATTEMPTS);
+    assert_eq!(o[4], ("request_callback".to_owned(), true));
+}
+
+#[tokio::test]
+async fn the_emergency_scenario_plays_the_script_and_refuses_tools() {
+    let (report, _data) = scenario(Scenario::Emergency).await;
+    assert!(report.emergency_script);
+    assert_eq!(outcomes(&report), [("book_appointment".to_owned(), false)]);
 }

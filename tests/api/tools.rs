@@ -289,3 +289,30 @@ async fn caller_id_completes_verification_when_no_phone_is_spoken() {
         answer::VERIFY_FAILED
     );
 }
+
+/// Clinical questions go to the care team: the model is told so in its instructions (a fake model
+/// cannot test the real model's wording — this checks what we send), and no tool we offer can
+/// return results, diagnoses or medications at all.
+#[tokio::test]
+async fn clinical_questions_are_sent_to_the_care_team_and_no_tool_returns_clinical_data() {
+    let app = spawn_app().await;
+    let _caller = app.twilio_call(&call_sid(30)).await;
+    let mut fake = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
+    let update = fake.wait_for("session.update").await.unwrap();
+    let instructions = update["session"]["instructions"].as_str().unwrap();
+    for must in [
+        "never give medical advice",
+        "results, diagnoses or medications",
+        "care team can help",
+        "call 911 now",
+    ] {
+        assert!(
+            instructions.contains(must),
+            "instructions lack {must:?}: {instructions}"
+        );
+    }
+    let tools = update["session"]["tools"].to_string().to_lowercase();
+    for clinical in ["result", "diagnos", "medication", "prescri", "lab ", "allerg"] {
+        assert!(!tools.contains(clinical), "a tool mentions {clinical:?}");
+    }
+}
