@@ -57,6 +57,11 @@ async fn patient_tools_refuse_before_verification_whatever_the_model_passes() {
             "cancel_appointment",
             json!({"appointment": "a1", "reason": "x", "patient_id": "demo-p2"}),
         ),
+        (
+            "reschedule_appointment",
+            json!({"appointment": "a1", "new_slot": "okafor/visit/2026-12-07T15:00Z", "patient_id": "demo-p1"}),
+        ),
+        ("hold_slot", json!({"slot": "okafor/visit/2026-12-07T15:00Z"})),
     ] {
         let out = call_tool(&mut fake, name, args).await;
         assert_eq!(out["say"], answer::NOT_VERIFIED, "{name} refused before verification");
