@@ -25,22 +25,6 @@ const MAX_YEAR: u16 = 2100;
 /// seventy seven" is 70; anything much longer is a sentence, not a date.
 const MAX_DATE_INPUT: usize = 120;
 
-/// Month names for [`DateOfBirth::spoken`], indexed by month - 1.
-const MONTH_NAMES: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
 /// Words dropped before reading a worded date ("the ninth of April", "two thousand and five").
 const FILLER_WORDS: [&str; 3] = ["the", "of", "and"];
 
@@ -103,7 +87,7 @@ impl DateOfBirth {
     pub fn spoken(&self) -> String {
         format!(
             "{} {}, {}",
-            MONTH_NAMES[usize::from(self.month - 1)],
+            super::words::MONTH_NAMES[usize::from(self.month - 1)],
             self.day,
             self.year
         )

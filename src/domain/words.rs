@@ -4,6 +4,22 @@
 //! ("twenty first", "sixty one", "oh"). It does not do general number parsing ("one hundred and
 //! five thousand"): nothing here needs it, and every extra form is an extra way to misread.
 
+/// English month names, indexed by month - 1 (dates spoken and parsed).
+pub const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 /// `one`..`nine`, indexed by value - 1.
 const UNITS: [&str; 9] = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 

@@ -6,22 +6,7 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::domain::words::{cardinal, ordinal};
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+use crate::domain::words::{MONTH_NAMES, cardinal, ordinal};
 
 const WEEKDAYS: [&str; 7] = [
     "Monday",
@@ -37,7 +22,7 @@ const WEEKDAYS: [&str; 7] = [
 pub fn when(t: Timestamp, tz: &TimeZone) -> String {
     let z = t.to_zoned_datetime(tz.clone());
     let weekday = WEEKDAYS[usize::from(z.weekday().to_monday_zero_offset().unsigned_abs())];
-    let month = MONTHS[usize::from(z.month().unsigned_abs().saturating_sub(1)).min(11)];
+    let month = MONTH_NAMES[usize::from(z.month().unsigned_abs().saturating_sub(1)).min(11)];
     let day = ordinal(z.day().unsigned_abs()).unwrap_or_default();
     format!(
         "{weekday}, {month} {day}, at {}",
