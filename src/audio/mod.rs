@@ -6,3 +6,4 @@
 pub mod asset;
 pub mod mulaw;
 pub mod resample;
+pub mod stream_resample;

@@ -547,6 +547,11 @@ impl Session {
                 tracing::debug!(call_id = %self.id, "dtmf received");
             }
             CallerEvent::Hangup => return Err(Outcome::HungUp),
+            // Only the browser transport sends it; its marks already drive the playout model.
+            // The exact played count refines truncation once browser calls reach the session.
+            CallerEvent::Cleared { .. } => {
+                tracing::debug!(call_id = %self.id, "caller playback cleared");
+            }
         }
         Ok(())
     }

@@ -269,6 +269,8 @@ async fn write_caller(
             }
             CallerCommand::Mark(name) => sink.send(Message::text(out.mark(&name))).await,
             CallerCommand::Clear => sink.send(Message::text(out.clear())).await,
+            // A phone has no screen: transcript lines and agent state are for browser callers.
+            CallerCommand::Transcript { .. } | CallerCommand::AgentState(_) => Ok(()),
             CallerCommand::Close { code, reason } => {
                 let frame = CloseFrame {
                     code,
