@@ -97,6 +97,57 @@ pub struct Settings {
     pub realtime: RealtimeSettings,
     pub call: CallSettings,
     pub ehr: EhrSettings,
+    pub browser: BrowserSettings,
+}
+
+/// Browser callers: the microphone page at `/`, `POST /browser/token`, `GET /browser/ws`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BrowserSettings {
+    /// Serve the page and accept browser calls.
+    pub enabled: bool,
+    /// Let the page obtain a call token with no credentials. Local use only: refused unless the
+    /// server binds to loopback. Otherwise `POST /browser/token` needs the issuer secret.
+    pub self_mint_tokens: bool,
+    /// `Authorization: Bearer <secret>` the clinic's web backend presents to `POST /browser/token`
+    /// (after signing its patient in) when self-minting is off.
+    pub issuer_secret: Option<KeyedSecret>,
+    /// Lifetime of a call token between issue and the page's `hello`.
+    pub token_ttl_secs: u64,
+    /// Origins (`scheme://host[:port]`) allowed to request tokens and open calls; empty = the
+    /// origin of `server.public_base_url`. A loopback-bound server also accepts its own origin.
+    pub allowed_origins: Vec<String>,
+    /// The getUserMedia processing the page requests (echo cancellation on by default).
+    pub audio_constraints: AudioConstraints,
+    /// Where the page asks for a token (the clinic's own endpoint when it issues them).
+    pub token_url: String,
+    /// Playback jitter buffer on the page.
+    pub prebuffer_ms: u32,
+    /// Token requests and call upgrades allowed per client address: a burst, refilled per minute.
+    pub rate_limit: RateLimitSettings,
+    /// Header with the client address set by a trusted load balancer (e.g. `x-forwarded-for`,
+    /// leftmost entry); null = the socket's peer address.
+    pub client_ip_header: Option<String>,
+    /// Most 20 ms frames one jump in the page's sequence numbers may skip.
+    pub max_sequence_gap: u32,
+    /// How many frames the page's stream may run ahead of real time before it counts as a flood.
+    pub max_ahead_frames: u64,
+}
+
+/// getUserMedia processing constraints, as the page passes them.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+pub struct AudioConstraints {
+    #[serde(rename(serialize = "echoCancellation"))]
+    pub echo_cancellation: bool,
+    #[serde(rename(serialize = "noiseSuppression"))]
+    pub noise_suppression: bool,
+    #[serde(rename(serialize = "autoGainControl"))]
+    pub auto_gain_control: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RateLimitSettings {
+    pub burst: u32,
+    pub per_minute: u32,
 }
 
 /// Which EHR the tools talk to.
@@ -349,6 +400,25 @@ impl Settings {
                 key: "recordings",
                 why: e.to_string(),
             })?;
+        }
+        if self.browser.enabled && self.browser.self_mint_tokens && !self.server.host.is_loopback() {
+            return invalid(
+                "browser.self_mint_tokens",
+                "a page may mint its own call tokens only when the server binds to loopback; \
+                 set an issuer_secret for the clinic's web backend instead",
+            );
+        }
+        if self.browser.rate_limit.burst == 0 || self.browser.rate_limit.per_minute == 0 {
+            return invalid("browser.rate_limit", "burst and per_minute must be at least 1");
+        }
+        if self.browser.token_ttl_secs == 0 {
+            return invalid("browser.token_ttl_secs", "must be at least 1");
+        }
+        for origin in &self.browser.allowed_origins {
+            match url::Url::parse(origin) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.path() == "/" && u.query().is_none() => {}
+                _ => return invalid("browser.allowed_origins", "each must be scheme://host[:port]"),
+            }
         }
         if self.ehr.kind == EhrKind::Fhir && self.ehr.fhir.is_none() {
             return invalid("ehr.fhir", "required when ehr.kind is fhir (base_url at least)");

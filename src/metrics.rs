@@ -30,6 +30,11 @@ pub struct Metrics {
     pub latency_upstream_to_caller: Histogram,
     /// Unknown upstream event types skipped.
     pub upstream_unknown_events: Counter,
+    /// |played at a clear as the browser reported it − our estimate|, seconds (browser calls).
+    pub truncation_error: Histogram,
+    /// Browser microphone frames the page skipped (its socket was backed up), counted by the
+    /// gaps in sequence numbers.
+    pub browser_frames_missing: Counter,
 }
 
 impl Metrics {
@@ -69,8 +74,22 @@ impl Metrics {
             "Upstream events of unknown type, skipped",
             upstream_unknown_events.clone(),
         );
+        let truncation_error = Histogram::new(exponential_buckets(0.001, 2.0, 12));
+        registry.register(
+            "truncation_error_seconds",
+            "Difference between the browser's played count at a clear and the gateway's estimate",
+            truncation_error.clone(),
+        );
+        let browser_frames_missing = Counter::default();
+        registry.register(
+            "browser_frames_missing",
+            "Browser microphone frames skipped by the page (sequence gaps)",
+            browser_frames_missing.clone(),
+        );
         Metrics {
             registry,
+            truncation_error,
+            browser_frames_missing,
             active_calls,
             calls_refused,
             upstream_errors,

@@ -36,6 +36,10 @@ pub struct AppState {
     /// One permit per concurrent call.
     pub calls: Arc<Semaphore>,
     pub shutdown: Shutdown,
+    /// The browser page with its settings injected.
+    pub page: Arc<http::browser::Page>,
+    /// Per-address limits on browser token requests and call upgrades.
+    pub browser_limiter: Arc<http::rate_limit::RateLimiter>,
 }
 
 /// A built, bound server ready to run.
@@ -123,7 +127,12 @@ impl Application {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let calls = Arc::new(Semaphore::new(settings.server.max_concurrent_calls));
+        let page = Arc::new(http::browser::Page::render(&settings));
+        let limits = settings.browser.rate_limit;
+        let browser_limiter = Arc::new(http::rate_limit::RateLimiter::new(limits.burst, limits.per_minute));
         let state = AppState {
+            page,
+            browser_limiter,
             deps: CallDeps {
                 settings: Arc::new(settings),
                 metrics: Arc::new(Metrics::new()),
@@ -237,7 +246,7 @@ impl Application {
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, router)
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = http_stop_rx.await;
             })
@@ -256,7 +265,17 @@ impl Application {
 }
 
 fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.deps.settings.browser.enabled {
+        router = router
+            .route(http::browser::PAGE_PATH, get(http::browser::page))
+            .route("/app.js", get(http::browser::app_js))
+            .route("/capture-worklet.js", get(http::browser::capture_js))
+            .route("/playback-worklet.js", get(http::browser::playback_js))
+            .route(http::browser::TOKEN_PATH, post(http::browser::issue_token))
+            .route(http::browser::WS_PATH, get(http::browser::ws));
+    }
+    router
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz))
         .route("/metrics", get(http::health::metrics))

@@ -1,9 +1,11 @@
 //! Calls: one task per call that owns all of the call's state.
 //!
-//! `twilio::run` accepts an upgraded Twilio media socket, does the `start` handshake while the
-//! upstream connects, then hands both to [`session::Session`], whose `select!` loop bridges caller
-//! and upstream and whose `finalize` always runs.
+//! `twilio::run` and `browser::run` accept an upgraded caller socket, do their transport's
+//! handshake (`start`, `hello`) while the upstream connects, then hand both to
+//! [`session::Session`], whose `select!` loop bridges caller and upstream and whose `finalize`
+//! always runs. Only the transport differs: tools, recording and audit are the same.
 
+pub mod browser;
 pub mod clock;
 pub mod registry;
 pub mod session;
@@ -12,8 +14,10 @@ pub mod twilio;
 
 use std::sync::Arc;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::audio::asset::Prompt;
-use crate::audit::AuditLog;
+use crate::audit::{Actor, AuditEvent, AuditLog, AuditOutcome};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -70,4 +74,69 @@ pub struct CallDeps {
     pub blobs: crate::storage::blob::Blobs,
     /// The local encrypted folder: recording spools and the upload outbox (survive a crash).
     pub local_blobs: crate::storage::blob::Blobs,
+}
+
+/// The call row and the `call.started` audit record (spooled if the database is down: the call
+/// goes on, since nothing has been disclosed yet). `details` are PHI-free transport facts.
+pub(crate) async fn record_call_start(
+    deps: &CallDeps,
+    id: &CallId,
+    call_sid: Option<&str>,
+    transport: &'static str,
+    mut details: serde_json::Value,
+    started_at_ms: u64,
+) {
+    let start = crate::storage::calls::CallStart {
+        call_id: id.as_str(),
+        call_sid,
+        transport,
+        started_at_ms,
+    };
+    if let Err(e) = crate::storage::calls::insert_started(&deps.db, &start).await {
+        tracing::warn!(call_id = %id, error.message = %e, "call row could not be written at start");
+    }
+    if let Some(map) = details.as_object_mut() {
+        map.insert("transport".into(), transport.into());
+        // The disclosure starts playing now; `call.ended` records whether it was heard in full.
+        map.insert("disclosure".into(), "playing".into());
+    }
+    let event = AuditEvent {
+        actor: Actor::Agent {
+            call_id: id.to_string(),
+        },
+        action: "call.started".into(),
+        call_id: Some(id.to_string()),
+        patient: None,
+        reason: None,
+        outcome: AuditOutcome::Success,
+        details,
+        at_ms: started_at_ms,
+    };
+    if let Err(e) = deps.audit.append_or_spool(&event).await {
+        tracing::error!(call_id = %id, error.message = %e, "call.started audit record could not be stored or spooled");
+    }
+}
+
+/// Start connecting the upstream at once, concurrently with the caller's handshake: the first
+/// turn's latency is what callers notice.
+pub(crate) fn connect_upstream(deps: &CallDeps) -> session::UpstreamConnecting {
+    let rt = deps.settings.realtime.clone();
+    let metrics = deps.metrics.clone();
+    tokio::spawn(async move { crate::realtime::client::connect(&rt, 1, metrics).await })
+}
+
+/// Decrements the active-calls gauge and releases the call permit, however the task ends.
+pub(crate) struct ActiveGuard(Arc<Metrics>, #[allow(dead_code)] OwnedSemaphorePermit);
+
+impl ActiveGuard {
+    pub(crate) fn new(metrics: Arc<Metrics>, permit: OwnedSemaphorePermit) -> ActiveGuard {
+        metrics.active_calls.inc();
+        ActiveGuard(metrics, permit)
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active_calls.dec();
+    }
 }

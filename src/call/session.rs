@@ -30,7 +30,9 @@ use crate::realtime::client::{UpstreamClosed, UpstreamError, UpstreamEvent, Upst
 use crate::realtime::events::{self, AudioFormat, ServerEvent};
 use crate::recording::recorder::{AuditPosition, ToolCallEntry, TranscriptSegment, TruncationEntry};
 use crate::recording::{AudioChunk, Leg, ManifestInput, RecorderHandle};
-use crate::transport::{CallerAudio, CallerCommand, CallerEvent, TransportError};
+use crate::transport::{
+    AgentState, CallerAudio, CallerCommand, CallerEvent, TranscriptSpeaker, TranscriptText, TransportError,
+};
 
 /// Read verbatim on a 911 red flag.
 pub const SCRIPT_911: &str = "This sounds like it could be an emergency. Please hang up and call 9 1 1 now, or go to the nearest emergency room.";
@@ -41,13 +43,13 @@ pub const SCRIPT_988: &str = "I'm really glad you told me. Please call or text 9
 /// Name of the mark sent after the disclosure; its echo proves the caller heard all of it.
 pub const DISCLOSURE_MARK: &str = "disclosure";
 
-/// Disclosure audio is sent in chunks of this many bytes (1 s of μ-law): few messages, and Twilio
-/// accepts any payload length.
-const DISCLOSURE_CHUNK: usize = 8000;
+/// Disclosure audio is sent in chunks of one second: few messages, and both Twilio and the page
+/// accept any payload length.
+const DISCLOSURE_CHUNK_MS: usize = 1000;
 
-/// Most agent audio held while the disclosure plays (60 s at 8 kHz); beyond it the oldest is
-/// dropped with a warning rather than growing without bound.
-const MAX_HELD_AGENT_SAMPLES: u64 = 60 * 8000;
+/// Most agent audio held while the disclosure plays (60 s); beyond it the oldest is dropped with a
+/// warning rather than growing without bound.
+const MAX_HELD_AGENT_MS: u64 = 60_000;
 
 /// Extra room in the pre-upstream buffer beyond the connect timeout.
 const PRE_UPSTREAM_SLACK: Duration = Duration::from_secs(5);
@@ -119,7 +121,8 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct CallSummary {
     pub call_id: CallId,
-    pub call_sid: String,
+    /// Twilio's CallSid (None for browser calls).
+    pub call_sid: Option<String>,
     pub outcome: Outcome,
     pub disclosure_played: bool,
     pub caller_frames: u64,
@@ -144,6 +147,39 @@ pub fn transport_of(format: AudioFormat) -> &'static str {
 /// Samples per second of a leg format (the recording's native rate).
 pub fn format_rate(format: AudioFormat) -> u32 {
     (format.samples_per_ms() * 1000) as u32
+}
+
+/// Decode leg audio (μ-law, or PCM16 little-endian) into `out` (appended), for the recorder.
+pub fn decode_leg(format: AudioFormat, bytes: &[u8], out: &mut Vec<i16>) {
+    match format {
+        AudioFormat::Pcmu => mulaw::decode_into(bytes, out),
+        AudioFormat::Pcm24k => out.extend(bytes.chunks_exact(2).map(|pair| i16::from_le_bytes([pair[0], pair[1]]))),
+    }
+}
+
+/// The disclosure prompt in a leg's format, as bytes on the wire.
+fn disclosure_bytes(format: AudioFormat, prompt: &crate::audio::asset::Prompt) -> std::borrow::Cow<'_, [u8]> {
+    match format {
+        AudioFormat::Pcmu => std::borrow::Cow::Borrowed(&prompt.mulaw_8k),
+        AudioFormat::Pcm24k => std::borrow::Cow::Owned(prompt.pcm_24k.iter().flat_map(|s| s.to_le_bytes()).collect()),
+    }
+}
+
+/// How a browser call's close reads on the page (code, short PHI-free reason); Twilio calls
+/// continue with TwiML instead, so their reason only says whether the call goes on.
+fn close_for(format: AudioFormat, outcome: &Outcome) -> (u16, &'static str) {
+    match (format, outcome) {
+        (_, Outcome::HungUp | Outcome::CallerGone) => (1000, "call ended"),
+        (AudioFormat::Pcmu, _) => (1000, "continuing call"),
+        (AudioFormat::Pcm24k, Outcome::Idle) => (1000, "ended after a long silence"),
+        (AudioFormat::Pcm24k, Outcome::MaxDuration) => (1000, "maximum call length reached"),
+        (AudioFormat::Pcm24k, Outcome::Transferred) => (1000, "call ended"),
+        (AudioFormat::Pcm24k, Outcome::Shutdown) => (1001, "server restarting"),
+        (AudioFormat::Pcm24k, Outcome::CallerProtocol(_)) => (1008, "protocol error"),
+        (AudioFormat::Pcm24k, Outcome::UpstreamUnavailable(_) | Outcome::UpstreamLost(_)) => {
+            (1011, "assistant unavailable")
+        }
+    }
 }
 
 /// The `call.ended` audit record; never lost (spooled when the database is down at hang-up).
@@ -216,9 +252,12 @@ async fn audit_recording_stored(deps: &CallDeps, id: &CallId, stored: &crate::re
     }
 }
 
+/// The task connecting a call's upstream (started before the caller's handshake completes).
+pub type UpstreamConnecting = JoinHandle<Result<(UpstreamHandle, mpsc::Receiver<UpstreamEvent>), UpstreamError>>;
+
 /// Where the upstream connection stands.
 enum Upstream {
-    Connecting(JoinHandle<Result<(UpstreamHandle, mpsc::Receiver<UpstreamEvent>), UpstreamError>>),
+    Connecting(UpstreamConnecting),
     Ready(UpstreamHandle, mpsc::Receiver<UpstreamEvent>),
     Gone,
 }
@@ -247,7 +286,8 @@ enum IdleStage {
 /// One call's state and channels.
 pub struct Session {
     id: CallId,
-    call_sid: String,
+    /// Twilio's CallSid; None for browser calls (no TwiML continues them).
+    call_sid: Option<String>,
     /// Wall-clock start (ms since the epoch), for the call row and audit records.
     started_at_ms: u64,
     deps: CallDeps,
@@ -292,6 +332,12 @@ pub struct Session {
     item_starts: std::collections::HashMap<String, u64>,
     /// When set, the call ends then (after the agent's last words have played).
     end_at: Option<(Instant, Outcome)>,
+    /// Last agent state shown to a browser caller (Twilio callers have no screen).
+    shown_state: Option<AgentState>,
+    /// Agent samples sent to the caller so far (disclosure included), and the estimate of how
+    /// many had played at the last clear: a browser's `cleared` report is compared with it.
+    agent_samples_sent: u64,
+    estimated_played_at_clear: Option<u64>,
 }
 
 impl Session {
@@ -299,14 +345,14 @@ impl Session {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: CallId,
-        call_sid: String,
+        call_sid: Option<String>,
         started_at_ms: u64,
         deps: CallDeps,
         format: AudioFormat,
         caller_rx: mpsc::Receiver<CallerInput>,
         caller_tx: mpsc::Sender<CallerCommand>,
         writer: JoinHandle<()>,
-        upstream_connecting: JoinHandle<Result<(UpstreamHandle, mpsc::Receiver<UpstreamEvent>), UpstreamError>>,
+        upstream_connecting: UpstreamConnecting,
         cancel: CancellationToken,
     ) -> Session {
         let now = Instant::now();
@@ -353,6 +399,9 @@ impl Session {
             item_starts: std::collections::HashMap::new(),
             caller_id: None,
             end_at: None,
+            shown_state: None,
+            agent_samples_sent: 0,
+            estimated_played_at_clear: None,
             deps,
         }
     }
@@ -374,17 +423,20 @@ impl Session {
 
     async fn play_disclosure(&mut self) -> Result<(), Outcome> {
         let prompt = self.deps.disclosure.clone();
-        let audio = &prompt.mulaw_8k;
-        for chunk in audio.chunks(DISCLOSURE_CHUNK) {
+        let audio = disclosure_bytes(self.format, &prompt);
+        let bytes_per_sample = if self.format == AudioFormat::Pcmu { 1 } else { 2 };
+        let chunk = DISCLOSURE_CHUNK_MS * self.clock.samples_per_ms() as usize * bytes_per_sample;
+        for part in audio.chunks(chunk) {
             self.send_caller(CallerCommand::Audio {
-                b64: B64.encode(chunk),
+                b64: B64.encode(part),
                 origin: None,
             })
             .await?;
         }
         self.send_caller(CallerCommand::Mark(DISCLOSURE_MARK.into())).await?;
-        let mut samples = Vec::with_capacity(audio.len());
-        mulaw::decode_into(audio, &mut samples);
+        let mut samples = Vec::with_capacity(audio.len() / bytes_per_sample);
+        decode_leg(self.format, &audio, &mut samples);
+        self.agent_samples_sent += samples.len() as u64;
         // Agent audio is placed after the disclosure on the media clock.
         self.playout.reserve(samples.len() as u64);
         self.record(AudioChunk::Audio {
@@ -547,10 +599,18 @@ impl Session {
                 tracing::debug!(call_id = %self.id, "dtmf received");
             }
             CallerEvent::Hangup => return Err(Outcome::HungUp),
-            // Only the browser transport sends it; its marks already drive the playout model.
-            // The exact played count refines truncation once browser calls reach the session.
-            CallerEvent::Cleared { .. } => {
-                tracing::debug!(call_id = %self.id, "caller playback cleared");
+            // Browser only. Truncation was already sent at the clear from the marks the page had
+            // echoed (as on Twilio: the upstream must not wait a round trip to the caller); the
+            // page's exact count shows how far that estimate was off, for tuning and the metric.
+            CallerEvent::Cleared { played_samples } => {
+                if let Some(estimate) = self.estimated_played_at_clear.take() {
+                    let error_ms = (played_samples as i64 - estimate as i64) / self.clock.samples_per_ms() as i64;
+                    self.deps
+                        .metrics
+                        .truncation_error
+                        .observe(error_ms.unsigned_abs() as f64 / 1000.0);
+                    tracing::debug!(call_id = %self.id, error_ms, "caller playback cleared");
+                }
             }
         }
         Ok(())
@@ -579,7 +639,11 @@ impl Session {
             return Ok(());
         }
         match self.playout.mark_echoed(name, Instant::now()) {
-            MarkOutcome::Played { .. } => {}
+            MarkOutcome::Played { .. } => {
+                if !self.playout.is_playing() && self.tools.is_empty() {
+                    self.show_state(AgentState::Listening).await?;
+                }
+            }
             MarkOutcome::Stale => tracing::trace!(call_id = %self.id, "stale mark after clear ignored"),
             MarkOutcome::Unknown => tracing::debug!(call_id = %self.id, "unknown mark ignored"),
         }
@@ -602,7 +666,7 @@ impl Session {
                     return Ok(());
                 };
                 let mut samples = Vec::with_capacity(bytes.len());
-                mulaw::decode_into(&bytes, &mut samples);
+                decode_leg(self.format, &bytes, &mut samples);
                 let item: Arc<str> = Arc::from(format!("g{}:{}", self.generation, item_id));
                 if self.disclosure_done {
                     self.play_agent(item, delta, samples, received).await?;
@@ -659,6 +723,7 @@ impl Session {
                     self.escalate(flag, "transcript").await?;
                 }
                 let at_ms = self.item_starts.remove(&item_id);
+                self.show_transcript(TranscriptSpeaker::Caller, &transcript).await?;
                 self.state.log.push(LogEntry {
                     generation: self.generation,
                     item_id: Some(item_id),
@@ -670,6 +735,7 @@ impl Session {
             ServerEvent::OutputTranscript { item_id, transcript } => {
                 // Audio held during the disclosure is placed later; finalize fills the time then.
                 let at_ms = self.item_starts.get(&item_id).copied();
+                self.show_transcript(TranscriptSpeaker::Agent, &transcript).await?;
                 self.state.log.push(LogEntry {
                     generation: self.generation,
                     item_id: Some(item_id),
@@ -682,7 +748,10 @@ impl Session {
                 call_id,
                 name,
                 arguments,
-            } => self.on_function_call(call_id, name, arguments),
+            } => {
+                self.on_function_call(call_id, name, arguments);
+                self.show_state(AgentState::Tool).await?;
+            }
             ServerEvent::Error { error } => {
                 self.deps.metrics.upstream_error("error_event");
                 // The message may quote conversation content; log type and code only.
@@ -719,6 +788,8 @@ impl Session {
             attempts: self.state.verification_failures,
             emergency: self.state.emergency,
             caller_id: self.caller_id.clone(),
+            // Only a phone call can be bridged to the staff line.
+            can_transfer: self.call_sid.is_some() && self.deps.settings.twilio.staff_number.is_some(),
         };
         self.tools.spawn(crate::tools::run(
             ctx,
@@ -767,6 +838,9 @@ impl Session {
                     .await;
             }
             crate::tools::Effect::None => {}
+        }
+        if self.tools.is_empty() && !self.playout.is_playing() {
+            self.show_state(AgentState::Listening).await?;
         }
         self.send_upstream(events::function_output(&result.call_id, &result.output))
             .await?;
@@ -828,7 +902,7 @@ impl Session {
     fn hold_agent(&mut self, held: HeldAudio) {
         self.held_agent_samples += held.samples.len() as u64;
         self.held_agent.push_back(held);
-        while self.held_agent_samples > MAX_HELD_AGENT_SAMPLES {
+        while self.held_agent_samples > MAX_HELD_AGENT_MS * self.clock.samples_per_ms() {
             match self.held_agent.pop_front() {
                 Some(old) => {
                     self.held_agent_samples -= old.samples.len() as u64;
@@ -856,6 +930,8 @@ impl Session {
             let start_ms = self.playout.queued_end().max(self.clock.caller_now()) / self.clock.samples_per_ms();
             self.item_starts.entry(upstream_id.to_owned()).or_insert(start_ms);
         }
+        self.show_state(AgentState::Speaking).await?;
+        self.agent_samples_sent += len;
         let (mark, start) = self
             .playout
             .enqueue(item, offset, len, self.clock.caller_now(), Instant::now());
@@ -885,7 +961,11 @@ impl Session {
         } else if self.playout.is_playing() {
             self.barge_ins += 1;
             self.send_caller(CallerCommand::Clear).await?;
+            let queued_end = self.playout.queued_end();
             if let Some(cut) = self.playout.clear(now, self.clock.caller_now()) {
+                // Everything queued after the cut point was sent but not played.
+                let unplayed = queued_end.saturating_sub(cut.at_sample);
+                self.estimated_played_at_clear = Some(self.agent_samples_sent.saturating_sub(unplayed));
                 self.record(AudioChunk::CutAgent {
                     at_sample: cut.at_sample,
                 })
@@ -900,6 +980,7 @@ impl Session {
                 }
             }
         }
+        self.show_state(AgentState::Listening).await?;
         // Our session.update sets `interrupt_response: true`, so the server cancels the response in
         // flight itself on speech_started; a `response.cancel` from us would race it and fail.
         // Late deltas of that response are dropped here.
@@ -949,6 +1030,28 @@ impl Session {
         }
     }
 
+    /// Show the agent's state on a browser caller's screen, when it changed.
+    async fn show_state(&mut self, state: AgentState) -> Result<(), Outcome> {
+        if self.format == AudioFormat::Pcmu || self.shown_state == Some(state) {
+            return Ok(());
+        }
+        self.shown_state = Some(state);
+        self.send_caller(CallerCommand::AgentState(state)).await
+    }
+
+    /// A final transcript line for a browser caller's screen (a phone has none).
+    async fn show_transcript(&mut self, speaker: TranscriptSpeaker, text: &str) -> Result<(), Outcome> {
+        if self.format == AudioFormat::Pcmu || text.is_empty() {
+            return Ok(());
+        }
+        self.send_caller(CallerCommand::Transcript {
+            speaker,
+            text: TranscriptText(text.to_owned()),
+            is_final: true,
+        })
+        .await
+    }
+
     async fn send_caller(&mut self, command: CallerCommand) -> Result<(), Outcome> {
         self.caller_tx.send(command).await.map_err(|_| Outcome::CallerGone)
     }
@@ -988,16 +1091,14 @@ impl Session {
             Upstream::Connecting(task) => task.abort(),
             Upstream::Gone => {}
         }
-        if let Some(step) = outcome.next_step() {
-            deps.registry.set_next_step(&call_sid, step).await;
+        // Twilio continues a call with TwiML; a browser call simply ends.
+        if let (Some(sid), Some(step)) = (&call_sid, outcome.next_step()) {
+            deps.registry.set_next_step(sid, step).await;
         }
-        let reason = match outcome {
-            Outcome::HungUp | Outcome::CallerGone => "call ended",
-            _ => "continuing call",
-        };
+        let (code, reason) = close_for(format, &outcome);
         let _ = caller_tx
             .send(CallerCommand::Close {
-                code: 1000,
+                code,
                 reason: reason.into(),
             })
             .await;
@@ -1022,7 +1123,7 @@ impl Session {
         .await;
         let manifest = ManifestInput {
             call_id: id.to_string(),
-            call_sid: Some(call_sid.clone()),
+            call_sid: call_sid.clone(),
             transport: transport.into(),
             started_at_ms,
             ended_at_ms,
@@ -1071,7 +1172,7 @@ impl Session {
         };
         let row_start = crate::storage::calls::CallStart {
             call_id: id.as_str(),
-            call_sid: Some(&call_sid),
+            call_sid: call_sid.as_deref(),
             transport,
             started_at_ms,
         };
@@ -1092,7 +1193,7 @@ impl Session {
         }
         tracing::info!(
             call_id = %id,
-            call_sid = %call_sid,
+            call_sid = call_sid.as_deref().unwrap_or("-"),
             outcome = outcome.label(),
             disclosure_played = disclosure_played,
             caller_frames,
@@ -1190,7 +1291,7 @@ mod tests {
         let connecting = tokio::spawn(async move { Ok((handle, events_rx)) });
         let session = Session::new(
             CallId::new(),
-            "CA00000000000000000000000000000001".into(),
+            Some("CA00000000000000000000000000000001".into()),
             0,
             deps,
             AudioFormat::Pcmu,

@@ -15,14 +15,11 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::mulaw;
-use crate::audit::{Actor, AuditEvent, AuditOutcome};
 use crate::call::session::{CallSummary, CallerInput, Session};
-use crate::call::{CallDeps, CallId};
-use crate::realtime::client;
+use crate::call::{ActiveGuard, CallDeps, CallId, connect_upstream, record_call_start};
 use crate::realtime::events::AudioFormat;
-use crate::storage::calls::{self, CallStart};
+use crate::transport::token;
 use crate::transport::twilio::codec::{self, Inbound, Outbound, StartMeta};
-use crate::transport::twilio::token;
 use crate::transport::{CallerAudio, CallerCommand, CallerEvent, TransportError};
 
 /// Caller events queued toward the session (~1 s of audio frames): a full queue slows the reader,
@@ -45,11 +42,8 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Option<CallSummary> {
     let id = CallId::new();
-    deps.metrics.active_calls.inc();
-    let _active = ActiveGuard(deps.metrics.clone(), permit);
-    let rt = deps.settings.realtime.clone();
-    let metrics = deps.metrics.clone();
-    let connecting = tokio::spawn(async move { client::connect(&rt, 1, metrics).await });
+    let _active = ActiveGuard::new(deps.metrics.clone(), permit);
+    let connecting = connect_upstream(&deps);
 
     let start = match handshake(&mut socket, &deps).await {
         Ok(start) => start,
@@ -67,7 +61,8 @@ pub async fn run(
     };
     tracing::info!(call_id = %id, call_sid = %start.call_sid, "media stream started");
     let started_at_ms = deps.clock.now_unix_ms();
-    record_call_start(&deps, &id, &start.call_sid, started_at_ms).await;
+    let details = serde_json::json!({"call_sid": start.call_sid});
+    record_call_start(&deps, &id, Some(&start.call_sid), "twilio", details, started_at_ms).await;
     let caller_id = match crate::storage::next_steps::take_caller_id(&deps.db, &start.call_sid).await {
         Ok(found) => found.and_then(|e| crate::domain::PhoneNumber::parse(&e).ok()),
         Err(e) => {
@@ -87,7 +82,7 @@ pub async fn run(
     ));
     let session = Session::new(
         id,
-        start.call_sid.clone(),
+        Some(start.call_sid.clone()),
         started_at_ms,
         deps,
         AudioFormat::Pcmu,
@@ -100,49 +95,6 @@ pub async fn run(
     let summary = session.with_caller_id(caller_id).run().await;
     reader.abort();
     Some(summary)
-}
-
-/// The call row and the `call.started` audit record (spooled if the database is down: the call
-/// goes on, since nothing has been disclosed yet).
-async fn record_call_start(deps: &CallDeps, id: &CallId, call_sid: &str, started_at_ms: u64) {
-    let start = CallStart {
-        call_id: id.as_str(),
-        call_sid: Some(call_sid),
-        transport: "twilio",
-        started_at_ms,
-    };
-    if let Err(e) = calls::insert_started(&deps.db, &start).await {
-        tracing::warn!(call_id = %id, error.message = %e, "call row could not be written at start");
-    }
-    let event = AuditEvent {
-        actor: Actor::Agent {
-            call_id: id.to_string(),
-        },
-        action: "call.started".into(),
-        call_id: Some(id.to_string()),
-        patient: None,
-        reason: None,
-        outcome: AuditOutcome::Success,
-        details: serde_json::json!({
-            "transport": "twilio",
-            "call_sid": call_sid,
-            // The disclosure starts playing now; `call.ended` records whether it was heard in full.
-            "disclosure": "playing",
-        }),
-        at_ms: started_at_ms,
-    };
-    if let Err(e) = deps.audit.append_or_spool(&event).await {
-        tracing::error!(call_id = %id, error.message = %e, "call.started audit record could not be stored or spooled");
-    }
-}
-
-/// Decrements the active-calls gauge and releases the call permit, however the task ends.
-struct ActiveGuard(Arc<crate::metrics::Metrics>, #[allow(dead_code)] OwnedSemaphorePermit);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.active_calls.dec();
-    }
 }
 
 fn refusal_label(e: &TransportError) -> &'static str {

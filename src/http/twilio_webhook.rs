@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::http::twiml;
 use crate::startup::AppState;
+use crate::transport::token;
 use crate::transport::twilio::signature::{self, Scheme};
-use crate::transport::twilio::token;
 
 pub const VOICE_PATH: &str = "/twilio/voice";
 pub const NEXT_PATH: &str = "/twilio/voice/next";

@@ -3,6 +3,7 @@
 //! caller that plays audio like Twilio's player, a log capture, and a tiny HTTP client for signed
 //! webhooks. One implementation of each.
 
+pub mod browser_caller;
 pub mod fake_realtime;
 pub mod loadtest;
 pub mod log_capture;

@@ -14,6 +14,16 @@ use crate::transport::twilio::signature;
 pub struct HttpResponse {
     pub status: u16,
     pub body: String,
+    /// Header names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpResponse {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
 }
 
 fn form_encode(params: &[(String, String)]) -> String {
@@ -62,7 +72,13 @@ pub async fn request(
     let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
     let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
     let body = if chunked { dechunk(rest)? } else { rest.to_owned() };
-    Ok(HttpResponse { status, body })
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok(HttpResponse { status, body, headers })
 }
 
 fn dechunk(mut s: &str) -> anyhow::Result<String> {

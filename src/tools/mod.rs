@@ -99,6 +99,8 @@ pub struct ToolContext {
     pub emergency: bool,
     /// The caller ID from the webhook, when the transport knows it (never verifies alone).
     pub caller_id: Option<PhoneNumber>,
+    /// A staff line exists and this call can be bridged to it (phone calls only).
+    pub can_transfer: bool,
 }
 
 fn tool(name: &str, description: &str, properties: Value, required: &[&str]) -> Value {
@@ -251,7 +253,7 @@ pub async fn run(ctx: ToolContext, req: ToolRequest) -> ToolResult {
         ),
         "request_callback" => request_callback(&ctx, &req).await.into_result(&req),
         "transfer_to_staff" => {
-            if ctx.deps.settings.twilio.staff_number.is_some() {
+            if ctx.can_transfer {
                 done(
                     output(json!({"ok": true, "say": "Tell the caller you are transferring them to our staff now."})),
                     Effect::TransferToStaff,

@@ -6,6 +6,7 @@
 //! carry a WebSocket close code and a short, PHI-free reason.
 
 pub mod browser;
+pub mod token;
 pub mod twilio;
 
 /// Audio the caller sent, already validated by the transport.

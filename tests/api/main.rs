@@ -6,6 +6,8 @@ mod helpers;
 mod audit;
 mod bad_input;
 mod booking;
+mod browser_chromium;
+mod call_browser;
 mod call_twilio;
 mod cli;
 mod ehr_fhir;

@@ -42,16 +42,8 @@ fn renderings() -> Vec<&'static str> {
     ]
 }
 
-fn assert_clean(what: &str, text: &str) {
-    let folded = text.to_lowercase();
-    for r in renderings() {
-        assert!(!folded.contains(r), "{what} contains patient data ({r:?})");
-    }
-}
-
-#[tokio::test]
-async fn no_patient_data_leaves_the_server_outside_the_call() {
-    let app = spawn_app().await;
+/// The test patient, on file in the built-in EHR.
+async fn insert_test_patient(app: &TestApp) {
     voicegate::tools::ehr::builtin::insert_patient(
         &app.state.deps.db,
         "phi-test-patient",
@@ -62,6 +54,19 @@ async fn no_patient_data_leaves_the_server_outside_the_call() {
     )
     .await
     .unwrap();
+}
+
+fn assert_clean(what: &str, text: &str) {
+    let folded = text.to_lowercase();
+    for r in renderings() {
+        assert!(!folded.contains(r), "{what} contains patient data ({r:?})");
+    }
+}
+
+#[tokio::test]
+async fn no_patient_data_leaves_the_server_outside_the_call() {
+    let app = spawn_app().await;
+    insert_test_patient(&app).await;
     let logs_before = app.logs.contents().len();
     let mut bodies = Vec::new();
 
@@ -203,4 +208,56 @@ async fn no_patient_data_leaves_the_server_outside_the_call() {
             .iter()
             .any(|e| e["type"] == "conversation.item.create" && e["item"]["type"] == "function_call_output")
     );
+}
+
+/// The browser path: transcripts with the patient's identifiers are shown to the caller (their
+/// own words) but never logged; a hostile frame carrying PHI is refused without echoing it.
+#[tokio::test]
+async fn a_browser_call_shows_the_transcript_to_the_caller_and_logs_none_of_it() {
+    use voicegate::testkit::browser_caller::{BrowserCaller, Received};
+    let app = spawn_app().await;
+    insert_test_patient(&app).await;
+    let logs_before = app.logs.contents().len();
+    let mut caller: BrowserCaller = app.browser_call(48_000).await;
+    caller.set_auto_echo(true);
+    let mut fake = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
+    fake.wait_for("session.update").await.unwrap();
+    let said = format!("Hi, this is {FIRST} {LAST}, born April 9, 1961, my number is 555-013-2748");
+    fake.user_transcript(&said).await.unwrap();
+    let (line, _) = timeout(GUARD, caller.until("transcript")).await.unwrap().unwrap();
+    assert_eq!(line["text"], said, "the caller sees their own words");
+    let verified = call_tool(
+        &mut fake,
+        "verify_patient",
+        serde_json::json!({"first_name": FIRST, "last_name": LAST, "date_of_birth": "1961-04-09", "phone": PHONE_E164}),
+    )
+    .await;
+    assert_eq!(verified["ok"], true, "{verified}");
+    fake.respond_audio(&[0; 9600], 4800, &format!("Thank you {FIRST}, you are verified."))
+        .await
+        .unwrap();
+    timeout(GUARD, caller.until("transcript")).await.unwrap().unwrap();
+    // A hostile frame with PHI in its type and body.
+    caller
+        .send_json(&serde_json::json!({"type": format!("{FIRST}-{PHONE_E164}"), "dob": "1961-04-09"}))
+        .unwrap();
+    let (close, seen) = timeout(GUARD, caller.until_closed()).await.unwrap();
+    assert_clean("the browser close reason", &format!("{close:?}"));
+    let errors: Vec<_> = seen
+        .iter()
+        .filter(|r| matches!(r, Received::Control(v) if v["type"] == "error"))
+        .collect();
+    assert_clean("the browser error message", &format!("{errors:?}"));
+    timeout(GUARD, fake.closed()).await.unwrap().unwrap();
+    timeout(GUARD, async {
+        while app.state.deps.metrics.active_calls.get() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the call finalised");
+    assert_clean("/metrics", &app.get("/metrics").await.body);
+    let logs = app.logs.contents();
+    assert!(logs.len() > logs_before, "logs were captured");
+    assert_clean("the captured logs", &logs[logs_before..]);
 }

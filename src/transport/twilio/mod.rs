@@ -1,7 +1,6 @@
-//! Twilio: Media Streams framing, request signatures and per-call stream tokens.
+//! Twilio: Media Streams framing and request signatures (stream tokens: [`crate::transport::token`]).
 //!
 //! Facts come from `../shared/protocols/twilio-media-streams.md`.
 
 pub mod codec;
 pub mod signature;
-pub mod token;

@@ -4,6 +4,19 @@
 //
 //   node run.js --url http://127.0.0.1:8080/ --wav /abs/in.wav [--seconds 6]
 //   node run.js --fake-server [--wav /abs/in.wav] [--processing off] [--seconds 4]
+//   node run.js --url http://127.0.0.1:8080/ --wav /abs/in.wav --control
+//
+// --control is for a test that drives the other side of the call itself (the Rust suite against
+// the real server): once the page is in the call (or failed to get there) it prints one JSON line
+// {"event":"ready", ...report}, then reads commands on stdin, one per line, and answers each with
+// one JSON line:
+//   wait <path>>=<n> ...   wait (up to 20 s) until every named counter of window.voicegateDebug
+//                          (dotted path, e.g. marksEchoed or cleared.length) is at least n, then
+//                          {"event":"ok", ...report} or {"event":"timeout", ...report}
+//                          (conditions, not JS: the page's CSP rightly forbids evaluating strings)
+//   report                 {"event":"report", ...report}
+//   stop                   press "End call", close the browser, {"event":"stopped", ...report}, exit
+// Nothing in --control mode waits for a fixed time: every step waits for a condition.
 //
 // --fake-server serves ../../../src/http/browser_page itself with a fake /browser/token and /browser/ws:
 // it answers hello with ready, counts the microphone frames, plays a 440 Hz tone back in 100 ms
@@ -20,7 +33,7 @@ const path = require('path');
 const { chromium } = require('playwright-core');
 
 function args() {
-  const a = { url: null, wav: null, seconds: 4, fakeServer: false, processing: 'default', chromium: '/usr/bin/chromium' };
+  const a = { url: null, wav: null, seconds: 4, fakeServer: false, processing: 'default', chromium: '/usr/bin/chromium', control: false };
   const v = process.argv.slice(2);
   for (let i = 0; i < v.length; i++) {
     switch (v[i]) {
@@ -30,6 +43,7 @@ function args() {
       case '--fake-server': a.fakeServer = true; break;
       case '--processing': a.processing = v[++i]; break;
       case '--chromium': a.chromium = v[++i]; break;
+      case '--control': a.control = true; break;
       default: throw new Error(`unknown argument ${v[i]}`);
     }
   }
@@ -132,6 +146,58 @@ function fakeServer(processing) {
   }));
 }
 
+// What the page shows and counts (transcript text included: tests use fictional speech only).
+function pageReport(page) {
+  return page.evaluate(() => ({
+    getUserMedia: window.__gumConstraints || null,
+    debug: window.voicegateDebug,
+    status: document.getElementById('status').textContent,
+    error: document.getElementById('error').textContent,
+    agentState: document.getElementById('agent-state').textContent,
+    transcriptItems: document.querySelectorAll('#transcript li').length,
+    transcript: Array.from(document.querySelectorAll('#transcript li')).map((li) => li.textContent),
+  }));
+}
+
+async function control(page, browser, errors) {
+  const say = (event, report) => process.stdout.write(`${JSON.stringify(Object.assign({ event, pageErrors: errors }, report))}\n`);
+  say('ready', await pageReport(page));
+  const readline = require('readline');
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    const [cmd, ...rest] = line.trim().split(' ');
+    if (cmd === 'wait') {
+      const conditions = rest.filter(Boolean).map((c) => {
+        const [path, min] = c.split('>=');
+        return [path.split('.'), Number(min)];
+      });
+      let event = 'ok';
+      let waitError;
+      try {
+        await page.waitForFunction(
+          (conds) => conds.every(([path, min]) => path.reduce((v, k) => (v == null ? v : v[k]), window.voicegateDebug) >= min),
+          conditions, { timeout: 20000, polling: 20 });
+      } catch (e) {
+        event = 'timeout';
+        waitError = String(e && e.message).split('\n')[0];
+      }
+      say(event, Object.assign({ waitError }, await pageReport(page)));
+    } else if (cmd === 'report') {
+      say('report', await pageReport(page));
+    } else if (cmd === 'stop') {
+      await page.click('#stop').catch(() => {});
+      await page.waitForFunction(() => ['ended', 'failed'].includes(window.voicegateDebug.state), null, { timeout: 5000 }).catch(() => {});
+      const report = await pageReport(page);
+      await browser.close();
+      say('stopped', report);
+      process.exit(0);
+    } else if (cmd) {
+      say('error', { message: `unknown command ${cmd}` });
+    }
+  }
+  await browser.close();
+}
+
 async function main() {
   const a = args();
   let wav = a.wav;
@@ -165,15 +231,9 @@ async function main() {
     await page.goto(url);
     await page.click('#start');
     await page.waitForFunction(() => ['in-call', 'failed', 'ended'].includes(window.voicegateDebug.state), null, { timeout: 15000 });
+    if (a.control) return await control(page, browser, errors);
     await page.waitForTimeout(a.seconds * 1000);
-    Object.assign(report, await page.evaluate(() => ({
-      getUserMedia: window.__gumConstraints || null,
-      debug: window.voicegateDebug,
-      status: document.getElementById('status').textContent,
-      error: document.getElementById('error').textContent,
-      agentState: document.getElementById('agent-state').textContent,
-      transcriptItems: document.querySelectorAll('#transcript li').length,
-    })));
+    Object.assign(report, await pageReport(page));
     await page.click('#stop').catch(() => {});
     await page.waitForTimeout(300);
     report.pageErrors = errors;
