@@ -71,6 +71,20 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Staff accounts for the compliance review pages (`/review`).
+    Staff {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Recording retention.
+    Retention {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Call recordings.
     Recording {
         #[arg(long, global = true)]
@@ -116,6 +130,34 @@ enum RecordingCommand {
         #[arg(long, default_value = "exported from the command line")]
         reason: String,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum StaffCommand {
+    /// Create an account. The password is read from `VOICEGATE_STAFF_PASSWORD` or the first line
+    /// of standard input — never from an argument, which would sit in shell history and `ps`.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["reviewer", "auditor", "admin"])]
+        role: String,
+    },
+    /// Disable an account (never deleted: audit records name it) and end its sessions.
+    Disable {
+        #[arg(long)]
+        username: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List accounts (username, role, state).
+    List,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RetentionCommand {
+    /// Delete recordings past `retention.recordings_days` now (the server also runs this daily).
+    Run,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -174,6 +216,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Audit { config, command } => audit(config, command).await,
         Command::Recording { config, command } => recording(config, command).await,
+        Command::Staff { config, command } => staff(config, command).await,
+        Command::Retention { config, command } => retention(config, command).await,
         #[cfg(feature = "testkit")]
         Command::Loadtest {
             calls,
@@ -286,12 +330,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// `voicegate audit …`: exit status 0 = OK, 1 = a break was found (or the export failed).
 async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result<()> {
     use voicegate::audit::verify::{self, Verdict};
-    telemetry::init(telemetry::subscriber("warn", std::io::stderr));
-    let mut settings = Settings::load(config.as_deref()).context("loading configuration")?;
-    settings.ensure_keys().context("preparing keys")?;
-    let db = voicegate::storage::open_database(&settings)
-        .await
-        .context("opening the database")?;
+    let (settings, db) = admin_context(config).await?;
     match command {
         AuditCommand::Verify => {
             let blobs = voicegate::storage::open_blobs(&settings)
@@ -362,7 +401,7 @@ async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result
                 &settings,
                 &db,
                 "audit.exported",
-                &call_id,
+                Some(&call_id),
                 None,
                 serde_json::json!({"format": "jsonl"}),
             )
@@ -379,12 +418,7 @@ async fn audit(config: Option<PathBuf>, command: AuditCommand) -> anyhow::Result
 
 /// `voicegate recording export`: audited before anything is decrypted.
 async fn recording(config: Option<PathBuf>, command: RecordingCommand) -> anyhow::Result<()> {
-    telemetry::init(telemetry::subscriber("warn", std::io::stderr));
-    let mut settings = Settings::load(config.as_deref()).context("loading configuration")?;
-    settings.ensure_keys().context("preparing keys")?;
-    let db = voicegate::storage::open_database(&settings)
-        .await
-        .context("opening the database")?;
+    let (settings, db) = admin_context(config).await?;
     match command {
         RecordingCommand::Export { call_id, out, reason } => {
             let row = voicegate::storage::calls::get(&db, &call_id)
@@ -396,7 +430,7 @@ async fn recording(config: Option<PathBuf>, command: RecordingCommand) -> anyhow
                 &settings,
                 &db,
                 "recording.exported",
-                &call_id,
+                Some(&call_id),
                 Some(reason),
                 serde_json::json!({"object_key": key}),
             )
@@ -407,6 +441,117 @@ async fn recording(config: Option<PathBuf>, command: RecordingCommand) -> anyhow
             let wav = blobs.get(&key).await.context("reading the recording")?;
             std::fs::write(&out, wav).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {} (caller left, agent right)", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// Settings and the database for an admin command (migrations applied by `serve`/`migrate`).
+async fn admin_context(config: Option<PathBuf>) -> anyhow::Result<(Settings, voicegate::storage::Db)> {
+    telemetry::init(telemetry::subscriber("warn", std::io::stderr));
+    let mut settings = Settings::load(config.as_deref()).context("loading configuration")?;
+    settings.ensure_keys().context("preparing keys")?;
+    let db = voicegate::storage::open_database(&settings)
+        .await
+        .context("opening the database")?;
+    Ok((settings, db))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+async fn staff(config: Option<PathBuf>, command: StaffCommand) -> anyhow::Result<()> {
+    use voicegate::review::{Role, staff};
+    let (settings, db) = admin_context(config).await?;
+    match command {
+        StaffCommand::Add { username, role } => {
+            let role = Role::parse(&role).context("role is reviewer, auditor or admin")?;
+            let password = match std::env::var("VOICEGATE_STAFF_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    eprintln!("password (one line on stdin):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).context("reading the password")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let member = staff::add(&db, &username, &password, role, now_ms())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            audit_cli_access(
+                &settings,
+                &db,
+                "staff.added",
+                None,
+                None,
+                serde_json::json!({"staff_id": member.staff_id, "username": member.username, "role": member.role}),
+            )
+            .await?;
+            println!(
+                "added {} ({}) as {}",
+                member.username,
+                member.staff_id,
+                member.role.as_str()
+            );
+            Ok(())
+        }
+        StaffCommand::Disable { username, reason } => {
+            let member = staff::disable(&db, &username, now_ms())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            audit_cli_access(
+                &settings,
+                &db,
+                "staff.disabled",
+                None,
+                Some(reason),
+                serde_json::json!({"staff_id": member.staff_id, "username": member.username}),
+            )
+            .await?;
+            println!(
+                "disabled {} ({}); its sessions are ended",
+                member.username, member.staff_id
+            );
+            Ok(())
+        }
+        StaffCommand::List => {
+            for m in staff::list(&db).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let state = if m.disabled { "disabled" } else { "active" };
+                println!("{}\t{}\t{}\t{state}", m.username, m.role.as_str(), m.staff_id);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn retention(config: Option<PathBuf>, command: RetentionCommand) -> anyhow::Result<()> {
+    let (settings, db) = admin_context(config).await?;
+    match command {
+        RetentionCommand::Run => {
+            let Some(days) = settings.retention.recordings_days else {
+                println!("retention.recordings_days is null: recordings are kept");
+                return Ok(());
+            };
+            let clock: voicegate::clock::SharedClock = std::sync::Arc::new(voicegate::clock::SystemClock);
+            let log = voicegate::audit::AuditLog::open(&settings, db.clone(), clock.clone())
+                .await
+                .context("opening the audit log")?;
+            let blobs = voicegate::storage::open_blobs(&settings)
+                .await
+                .context("opening the recording store")?;
+            let report = voicegate::review::retention::run(&db, &blobs, &log, days, clock.now_unix_ms())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "retention ({days} days): {} deleted, {} kept under legal hold, {} failed",
+                report.deleted.len(),
+                report.held.len(),
+                report.failed.len()
+            );
             Ok(())
         }
     }
@@ -427,7 +572,7 @@ async fn audit_cli_access(
     settings: &Settings,
     db: &voicegate::storage::Db,
     action: &str,
-    call_id: &str,
+    call_id: Option<&str>,
     reason: Option<String>,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
@@ -444,7 +589,7 @@ async fn audit_cli_access(
             staff_id: None,
         },
         action: action.into(),
-        call_id: Some(call_id.into()),
+        call_id: call_id.map(str::to_owned),
         patient: None,
         reason,
         outcome: voicegate::audit::AuditOutcome::Success,

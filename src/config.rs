@@ -98,6 +98,34 @@ pub struct Settings {
     pub call: CallSettings,
     pub ehr: EhrSettings,
     pub browser: BrowserSettings,
+    pub review: ReviewSettings,
+    pub retention: RetentionSettings,
+}
+
+/// Compliance review (`/review`): session lifetimes and sign-in throttling.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewSettings {
+    pub enabled: bool,
+    /// Automatic log-off after this long without a request (HIPAA §164.312(a)(2)(iii)).
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after sign-in whatever happens.
+    pub absolute_timeout_secs: u64,
+    /// Failed sign-ins (per username, and per client address) within `login_window_secs` before
+    /// that key is locked for `login_lockout_secs`.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+    pub login_lockout_secs: u64,
+    /// How long a playback permission (local stream or S3 presigned URL) lasts; at most 300.
+    pub playback_grant_secs: u64,
+}
+
+/// How long recordings are kept, and how often the deletion job runs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Days after a call ends before its recording and manifest are deleted; null = kept forever.
+    pub recordings_days: Option<u32>,
+    /// How often the job runs (daily by default).
+    pub interval_secs: u64,
 }
 
 /// Browser callers: the microphone page at `/`, `POST /browser/token`, `GET /browser/ws`.
@@ -422,6 +450,18 @@ impl Settings {
         }
         if self.ehr.kind == EhrKind::Fhir && self.ehr.fhir.is_none() {
             return invalid("ehr.fhir", "required when ehr.kind is fhir (base_url at least)");
+        }
+        if self.review.playback_grant_secs == 0 || self.review.playback_grant_secs > 300 {
+            return invalid("review.playback_grant_secs", "must be 1 to 300 (five minutes at most)");
+        }
+        if self.review.idle_timeout_secs == 0 || self.review.absolute_timeout_secs < self.review.idle_timeout_secs {
+            return invalid(
+                "review.idle_timeout_secs",
+                "must be > 0 and not longer than review.absolute_timeout_secs",
+            );
+        }
+        if self.retention.interval_secs == 0 {
+            return invalid("retention.interval_secs", "must be > 0");
         }
         if self.ehr.timeout_ms == 0 {
             return invalid("ehr.timeout_ms", "must be at least 1");

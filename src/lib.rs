@@ -39,6 +39,7 @@ pub mod http;
 pub mod metrics;
 pub mod realtime;
 pub mod recording;
+pub mod review;
 pub mod safety;
 pub mod shutdown;
 pub mod startup;

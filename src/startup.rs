@@ -209,6 +209,7 @@ impl Application {
                 }
             })
         };
+        let retention = tokio::spawn(retention_job(state.deps.clone(), shutdown.root.child_token()));
         let spool_retry = state.deps.audit.clone().spawn_spool_retry(
             Duration::from_secs(settings.audit.spool_retry_secs.max(1)),
             shutdown.root.child_token(),
@@ -255,6 +256,7 @@ impl Application {
         shutdown.root.cancel();
         let _ = spool_retry.await;
         let _ = outbox_retry.await;
+        let _ = retention.await;
         if let Err(e) = state.deps.audit.checkpoint_now().await {
             tracing::warn!(error.message = %e, "final audit checkpoint could not be written");
         }
@@ -275,6 +277,32 @@ fn router(state: AppState) -> Router {
             .route(http::browser::TOKEN_PATH, post(http::browser::issue_token))
             .route(http::browser::WS_PATH, get(http::browser::ws));
     }
+    if state.deps.settings.review.enabled {
+        use http::review as r;
+        router = router
+            .route(
+                "/review",
+                get(|| async { axum::response::Redirect::permanent("/review/") }),
+            )
+            .route("/review/", get(r::page))
+            .route("/review/review.js", get(r::script))
+            .route("/review/review.css", get(r::style))
+            .route("/review/api/openapi.yaml", get(r::openapi))
+            .route("/review/api/login", post(r::login))
+            .route("/review/api/logout", post(r::logout))
+            .route("/review/api/session", get(r::session))
+            .route("/review/api/calls", get(r::list_calls))
+            .route("/review/api/calls/{call_id}/view", post(r::view_call))
+            .route("/review/api/calls/{call_id}/playback", post(r::playback))
+            .route("/review/api/calls/{call_id}/legal-hold", post(r::legal_hold))
+            .route("/review/api/recordings/{grant}", get(r::recording))
+            .route("/review/api/queue", get(r::work_queue))
+            .route("/review/api/callbacks/{reference}/complete", post(r::complete_callback))
+            .route("/review/api/lockouts/lift", post(r::lift_lockout))
+            .route("/review/api/audit/verify", post(r::verify_chain))
+            .route("/review/api/audit/export", post(r::export_audit))
+            .route("/review/api/staff", get(r::list_staff));
+    }
     router
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz))
@@ -283,6 +311,37 @@ fn router(state: AppState) -> Router {
         .route(http::twilio_webhook::NEXT_PATH, post(http::twilio_webhook::next))
         .route(http::twilio_webhook::MEDIA_PATH, get(http::twilio_media::media))
         .with_state(state)
+}
+
+/// Retention, on every replica: each period exactly one replica claims the run (in the
+/// database) and deletes what is due; the others skip.
+async fn retention_job(deps: CallDeps, cancel: tokio_util::sync::CancellationToken) {
+    let settings = &deps.settings.retention;
+    let Some(days) = settings.recordings_days else {
+        return;
+    };
+    let interval = Duration::from_secs(settings.interval_secs);
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = cancel.cancelled() => return,
+        }
+        let now = deps.clock.now_unix_ms();
+        match crate::review::retention::claim(&deps.db, interval.as_millis() as u64, now).await {
+            Ok(true) => match crate::review::retention::run(&deps.db, &deps.blobs, &deps.audit, days, now).await {
+                Ok(report) => tracing::info!(
+                    deleted = report.deleted.len(),
+                    held = report.held.len(),
+                    failed = report.failed.len(),
+                    "retention run finished"
+                ),
+                Err(e) => tracing::warn!(error.message = %e, "retention run failed; retried next period"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error.message = %e, "retention could not claim its run"),
+        }
+    }
 }
 
 /// `recording.stored` for a recording finished outside a live call (after a crash or a failed

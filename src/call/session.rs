@@ -1121,6 +1121,7 @@ impl Session {
             barge_ins,
         )
         .await;
+        let tool_calls = tool_log.len() as u64;
         let manifest = ManifestInput {
             call_id: id.to_string(),
             call_sid: call_sid.clone(),
@@ -1170,6 +1171,7 @@ impl Session {
                 (None, Default::default())
             }
         };
+        let verified_ref = state.verified_patient().map(|p| p.phi_ref().to_string());
         let row_start = crate::storage::calls::CallStart {
             call_id: id.as_str(),
             call_sid: call_sid.as_deref(),
@@ -1181,11 +1183,12 @@ impl Session {
             ended_at_ms,
             outcome: outcome.label(),
             disclosure_played,
-            verified_patient_ref: None,
+            verified_patient_ref: verified_ref.as_deref(),
             recording_location: recording.as_ref().map(|r| r.wav_key.as_str()),
             caller_frames,
             barge_ins,
-            tool_calls: 0,
+            tool_calls,
+            emergency: state.emergency,
         };
         // The row last: once it shows the outcome, the audit records exist.
         if let Err(e) = crate::storage::calls::finish(&deps.db, &row_start, &row_end).await {

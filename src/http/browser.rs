@@ -104,7 +104,7 @@ pub async fn playback_js() -> Response {
 
 /// The client address for rate limiting: the trusted proxy's header when configured (its
 /// leftmost entry, the original client), else the socket peer.
-fn client_ip(settings: &Settings, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+pub(crate) fn client_ip(settings: &Settings, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
     settings
         .browser
         .client_ip_header

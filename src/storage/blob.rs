@@ -495,6 +495,31 @@ impl Blobs {
         }
     }
 
+    /// A URL the browser can fetch the blob from directly for `ttl`: S3 only (presigned). The
+    /// local store's blobs are streamed by the server instead (None).
+    ///
+    /// # Errors
+    /// See [`BlobError`].
+    pub async fn presigned_get(&self, key: &str, ttl: std::time::Duration) -> Result<Option<String>, BlobError> {
+        match self {
+            Blobs::Local(_) => Ok(None),
+            Blobs::S3Kms(s) => s.presigned_get(key, ttl).await.map(Some),
+        }
+    }
+
+    /// Place or release a legal hold on the stored object. The local store keeps holds in the
+    /// database only (nothing but this server can delete its files); S3 also gets an Object Lock
+    /// legal hold, which no credentials can bypass.
+    ///
+    /// # Errors
+    /// See [`BlobError`].
+    pub async fn set_legal_hold(&self, key: &str, on: bool) -> Result<(), BlobError> {
+        match self {
+            Blobs::Local(_) => Ok(()),
+            Blobs::S3Kms(s) => s.set_legal_hold(key, on).await,
+        }
+    }
+
     /// Which store this is, as recorded in manifests: `local_encrypted` or `s3_kms`.
     pub fn store_kind(&self) -> &'static str {
         match self {

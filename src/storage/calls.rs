@@ -24,6 +24,8 @@ pub struct CallEnd<'a> {
     pub caller_frames: u64,
     pub barge_ins: u64,
     pub tool_calls: u64,
+    /// A red-flag script was played.
+    pub emergency: bool,
 }
 
 /// A call row as stored.
@@ -81,19 +83,19 @@ pub async fn insert_started(db: &Db, c: &CallStart<'_>) -> Result<(), StorageErr
 /// The database is unavailable.
 pub async fn finish(db: &Db, start: &CallStart<'_>, e: &CallEnd<'_>) -> Result<(), StorageError> {
     const SQLITE: &str = "INSERT INTO calls (call_id, call_sid, transport, started_at_ms, ended_at_ms, outcome, \
-        disclosure_played, verified_patient_ref, recording_location, caller_frames, barge_ins, tool_calls) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+        disclosure_played, verified_patient_ref, recording_location, caller_frames, barge_ins, tool_calls, emergency) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
         ON CONFLICT (call_id) DO UPDATE SET ended_at_ms = excluded.ended_at_ms, outcome = excluded.outcome, \
         disclosure_played = excluded.disclosure_played, verified_patient_ref = excluded.verified_patient_ref, \
         recording_location = excluded.recording_location, caller_frames = excluded.caller_frames, \
-        barge_ins = excluded.barge_ins, tool_calls = excluded.tool_calls";
+        barge_ins = excluded.barge_ins, tool_calls = excluded.tool_calls, emergency = excluded.emergency";
     const POSTGRES: &str = "INSERT INTO calls (call_id, call_sid, transport, started_at_ms, ended_at_ms, outcome, \
-        disclosure_played, verified_patient_ref, recording_location, caller_frames, barge_ins, tool_calls) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+        disclosure_played, verified_patient_ref, recording_location, caller_frames, barge_ins, tool_calls, emergency) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
         ON CONFLICT (call_id) DO UPDATE SET ended_at_ms = excluded.ended_at_ms, outcome = excluded.outcome, \
         disclosure_played = excluded.disclosure_played, verified_patient_ref = excluded.verified_patient_ref, \
         recording_location = excluded.recording_location, caller_frames = excluded.caller_frames, \
-        barge_ins = excluded.barge_ins, tool_calls = excluded.tool_calls";
+        barge_ins = excluded.barge_ins, tool_calls = excluded.tool_calls, emergency = excluded.emergency";
     macro_rules! bind_all {
         ($q:expr) => {
             $q.bind(start.call_id)
@@ -108,6 +110,7 @@ pub async fn finish(db: &Db, start: &CallStart<'_>, e: &CallEnd<'_>) -> Result<(
                 .bind(i(e.caller_frames))
                 .bind(i(e.barge_ins))
                 .bind(i(e.tool_calls))
+                .bind(i64::from(e.emergency))
         };
     }
     match db {

@@ -162,6 +162,9 @@ impl Db {
                  appointment_types, busy_intervals TO \"{role}\""
             ),
             format!("GRANT SELECT, INSERT, UPDATE ON appointments TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE ON staff, staff_sessions TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON login_throttle, legal_holds TO \"{role}\""),
+            format!("GRANT SELECT, UPDATE ON job_runs TO \"{role}\""),
         ];
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;

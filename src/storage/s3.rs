@@ -568,6 +568,52 @@ impl S3Store {
         read_body("GetObject", out.body).await
     }
 
+    /// A presigned `GetObject` URL for `key`, valid for `ttl` (review playback: the browser
+    /// fetches the object straight from S3; KMS decrypts for the signer's credentials).
+    ///
+    /// # Errors
+    /// An invalid key or TTL (presigning is local: no request is made).
+    pub async fn presigned_get(&self, key: &str, ttl: Duration) -> Result<String, BlobError> {
+        validate_key(key)?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl).map_err(|e| BlobError::Unavailable {
+            op: "PresignGetObject",
+            why: e.to_string(),
+        })?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .response_content_type("audio/wav")
+            .presigned(config)
+            .await
+            .map_err(|e| s3_error("PresignGetObject", key, e))?;
+        Ok(request.uri().to_owned())
+    }
+
+    /// Place or release an Object Lock legal hold on the current version of `key` (the bucket
+    /// must have Object Lock enabled).
+    ///
+    /// # Errors
+    /// As the other requests; a bucket without Object Lock answers with an error.
+    pub async fn set_legal_hold(&self, key: &str, on: bool) -> Result<(), BlobError> {
+        validate_key(key)?;
+        let status = if on {
+            ObjectLockLegalHoldStatus::On
+        } else {
+            ObjectLockLegalHoldStatus::Off
+        };
+        self.client
+            .put_object_legal_hold()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .legal_hold(aws_sdk_s3::types::ObjectLockLegalHold::builder().status(status).build())
+            .send()
+            .await
+            .map_err(|e| s3_error("PutObjectLegalHold", key, e))?;
+        Ok(())
+    }
+
     /// Bytes `start..end_exclusive` with one ranged `GetObject`.
     ///
     /// # Errors

@@ -340,21 +340,9 @@ on_both_backends!(spooled_records_on, spooled_records_are_appended_late);
 
 /// A call leaves its row and its started/ended records in the chain, on either backend.
 async fn a_call_is_recorded_and_audited(kind: BackendKind) {
-    let postgres = match kind {
-        BackendKind::Sqlite => None,
-        BackendKind::Postgres => match PgDatabase::create().await {
-            Some(pg) => Some(pg),
-            None => return,
-        },
+    let Some(app) = spawn_app_on(kind).await else {
+        return;
     };
-    let app = spawn_app_with(
-        Options {
-            postgres,
-            ..Options::default()
-        },
-        |_| {},
-    )
-    .await;
     let mut caller = app.twilio_call(&call_sid(77)).await;
     let mut fake = timeout(GUARD, app.fake.next_session()).await.unwrap().unwrap();
     fake.wait_for("session.update").await.unwrap();

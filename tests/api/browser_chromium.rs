@@ -16,12 +16,12 @@ use crate::helpers::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn harness_dir() -> PathBuf {
+pub(crate) fn harness_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/browser")
 }
 
 /// None when the browser peer can run here; otherwise why not (a skip off CI, a failure in CI).
-fn unavailable() -> Option<String> {
+pub(crate) fn unavailable() -> Option<String> {
     let missing = if !Path::new(CHROMIUM).exists() {
         Some(format!("{CHROMIUM} is not installed (apt-get install chromium)"))
     } else if !harness_dir().join("node_modules/playwright-core").exists() {

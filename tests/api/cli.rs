@@ -135,3 +135,69 @@ async fn a_hundred_thousand_record_chain_verifies() {
     );
     assert!(matches!(verdict, voicegate::audit::verify::Verdict::Ok(s) if s.length == 100_000));
 }
+
+/// `staff add|list|disable`: the password comes from the environment or stdin (never an
+/// argument), short passwords are refused, and each change is audited as the OS user.
+#[test]
+fn staff_accounts_are_managed_from_the_command_line_and_audited() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut cmd = voicegate();
+        cmd.args(args).env("VOICEGATE__SERVER__DATA_DIR", data.path());
+        if let Some(p) = password {
+            cmd.env("VOICEGATE_STAFF_PASSWORD", p);
+        }
+        cmd.output().unwrap()
+    };
+    // The database is created and migrated by `migrate` (serve does it too).
+    assert!(run(&["migrate"], None).status.success());
+    let short = run(
+        &["staff", "add", "--username", "rita", "--role", "reviewer"],
+        Some("short"),
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    let added = run(
+        &["staff", "add", "--username", "Rita.Reviewer", "--role", "reviewer"],
+        Some("correct horse battery staple"),
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let taken = run(
+        &["staff", "add", "--username", "rita.reviewer", "--role", "admin"],
+        Some("correct horse battery staple"),
+    );
+    assert!(!taken.status.success());
+    let bad_role = run(
+        &["staff", "add", "--username", "x.y.z", "--role", "root"],
+        Some("correct horse battery staple"),
+    );
+    assert!(!bad_role.status.success());
+    let list = String::from_utf8_lossy(&run(&["staff", "list"], None).stdout).to_string();
+    assert!(
+        list.starts_with("rita.reviewer\treviewer\tstf_") && list.contains("active"),
+        "{list}"
+    );
+    let disabled = run(
+        &[
+            "staff",
+            "disable",
+            "--username",
+            "rita.reviewer",
+            "--reason",
+            "left the clinic",
+        ],
+        None,
+    );
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    let list = String::from_utf8_lossy(&run(&["staff", "list"], None).stdout).to_string();
+    assert!(list.contains("disabled"), "{list}");
+    let out = run(&["audit", "verify"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("OK: 2 records"),
+        "{out:?}"
+    );
+}

@@ -377,6 +377,24 @@ impl PgDatabase {
     }
 }
 
+/// A server on `kind`'s database with default options (None: PostgreSQL unavailable, skipped).
+pub async fn spawn_app_on(kind: BackendKind) -> Option<TestApp> {
+    let postgres = match kind {
+        BackendKind::Sqlite => None,
+        BackendKind::Postgres => Some(PgDatabase::create().await?),
+    };
+    Some(
+        spawn_app_with(
+            Options {
+                postgres,
+                ..Options::default()
+            },
+            |_| {},
+        )
+        .await,
+    )
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {

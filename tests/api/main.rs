@@ -16,6 +16,8 @@ mod lifecycle;
 mod phi_leak;
 mod recording;
 mod recording_s3;
+mod review;
+mod review_chromium;
 mod scheduling;
 mod signatures;
 mod simulate;

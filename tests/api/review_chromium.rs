@@ -1,0 +1,75 @@
+//! The review pages in a real browser: a reviewer signs in, filters the list, opens a call made
+//! through the real server, plays its recording, sees the transcript follow playback and the audit
+//! trail. A screenshot of the detail page is kept under `target/tmp/artifacts/`.
+
+use serde_json::Value;
+use tokio::process::Command;
+use tokio::time::timeout;
+use voicegate::review::Role;
+
+use crate::browser_chromium::{harness_dir, unavailable};
+use crate::helpers::*;
+use crate::review::{PASSWORD, add_staff, finished_call};
+use crate::tools::audit_trail;
+
+#[tokio::test]
+async fn a_reviewer_finds_opens_and_plays_a_call_in_chromium() {
+    if unavailable().is_some() {
+        return;
+    }
+    let app = spawn_app().await;
+    let call_id = finished_call(&app, 31).await;
+    add_staff(&app, "rita.reviewer", Role::Reviewer).await;
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("review-detail.png");
+    let _ = std::fs::remove_file(&screenshot);
+
+    let run = Command::new("node")
+        .arg(harness_dir().join("review.js"))
+        .args(["--url", &format!("{}/review/", app.base)])
+        .args(["--user", "rita.reviewer", "--password", PASSWORD, "--call", &call_id])
+        .arg("--screenshot")
+        .arg(&screenshot)
+        .kill_on_drop(true)
+        .output();
+    let out = timeout(std::time::Duration::from_secs(90), run)
+        .await
+        .expect("the harness finishes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let report: Value = serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "harness printed {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["listed"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["transcriptLines"].as_u64().unwrap() >= 2, "{report}");
+    assert!(report["auditRecords"].as_u64().unwrap() >= 3, "{report}");
+    assert!(report["chain"].as_str().unwrap().contains("verified"), "{report}");
+    assert!(report["played"].as_f64().unwrap() > 0.3, "{report}");
+    assert!(!report["currentLine"].as_str().unwrap().is_empty(), "{report}");
+    assert_eq!(report["channels"], 2, "{report}");
+    assert_eq!(report["pageErrors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["consoleErrors"], serde_json::json!([]), "{report}");
+    let png = std::fs::read(&screenshot).expect("screenshot saved");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG at {}", screenshot.display());
+    eprintln!("review detail screenshot: {}", screenshot.display());
+
+    // What the browser did is in the audit log, with the reason typed in the dialog.
+    let trail = audit_trail(&app).await;
+    let viewed = trail
+        .iter()
+        .find(|r| r["action"] == "review.call.viewed")
+        .expect("the view was audited");
+    assert_eq!(viewed["call_id"], call_id);
+    assert_eq!(viewed["reason"], "Complaint review #1");
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["action"] == "review.recording.played" && r["call_id"] == call_id)
+    );
+}
