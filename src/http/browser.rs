@@ -120,24 +120,41 @@ pub(crate) fn client_ip(settings: &Settings, headers: &HeaderMap, peer: SocketAd
 /// base URL's origin), or — on a loopback-bound server — the server's own origin as the Host
 /// header names it (`http://localhost:8080` and `http://127.0.0.1:8080` both work locally).
 pub fn origin_allowed(settings: &Settings, headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let Some(origin) = request_origin(headers) else {
         return false;
     };
-    let origin = origin.trim_end_matches('/');
-    let listed = if settings.browser.allowed_origins.is_empty() {
-        url::Url::parse(&settings.server.public_base_url)
-            .map(|u| u.origin().ascii_serialization() == origin)
-            .unwrap_or(false)
-    } else {
-        settings
-            .browser
-            .allowed_origins
-            .iter()
-            .any(|o| o.trim_end_matches('/') == origin)
-    };
-    if listed {
-        return true;
+    if settings.browser.allowed_origins.is_empty() {
+        return same_origin(settings, headers);
     }
+    settings
+        .browser
+        .allowed_origins
+        .iter()
+        .any(|o| o.trim_end_matches('/') == origin)
+        || loopback_self(settings, headers, origin)
+}
+
+/// Whether the request comes from a page of this server: the public base URL's origin, or on a
+/// loopback-bound server the Host's (the review pages' rule; the browser call page may be embedded
+/// elsewhere, see [`origin_allowed`]).
+pub fn same_origin(settings: &Settings, headers: &HeaderMap) -> bool {
+    let Some(origin) = request_origin(headers) else {
+        return false;
+    };
+    let public = url::Url::parse(&settings.server.public_base_url)
+        .map(|u| u.origin().ascii_serialization() == origin)
+        .unwrap_or(false);
+    public || loopback_self(settings, headers, origin)
+}
+
+fn request_origin(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(|o| o.trim_end_matches('/'))
+}
+
+fn loopback_self(settings: &Settings, headers: &HeaderMap, origin: &str) -> bool {
     if !settings.server.host.is_loopback() {
         return false;
     }

@@ -144,22 +144,31 @@ async fn record_failure(db: &Db, record: &PhiRef, call_id: &str, now: u64) -> Re
     Ok(())
 }
 
+/// Failures within the window that count: those before staff last lifted a lockout of this
+/// record do not (otherwise the next slip would lock the caller out again at once).
 async fn recent_failures(db: &Db, record: &PhiRef, now: u64) -> Result<i64, StorageError> {
     let since = now.saturating_sub(LOCKOUT_WINDOW_MS) as i64;
     let (n,): (i64,) = match db {
         Db::Sqlite(pool) => {
-            sqlx::query_as("SELECT COUNT(*) FROM verification_failures WHERE patient_ref = ? AND at_ms >= ?")
-                .bind(record.as_str())
-                .bind(since)
-                .fetch_one(pool)
-                .await?
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM verification_failures WHERE patient_ref = ? AND at_ms >= ? \
+                 AND at_ms > COALESCE((SELECT lifted_at_ms FROM lockouts WHERE patient_ref = ?), -1)",
+            )
+            .bind(record.as_str())
+            .bind(since)
+            .bind(record.as_str())
+            .fetch_one(pool)
+            .await?
         }
         Db::Postgres(pool) => {
-            sqlx::query_as("SELECT COUNT(*) FROM verification_failures WHERE patient_ref = $1 AND at_ms >= $2")
-                .bind(record.as_str())
-                .bind(since)
-                .fetch_one(pool)
-                .await?
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM verification_failures WHERE patient_ref = $1 AND at_ms >= $2 \
+                 AND at_ms > COALESCE((SELECT lifted_at_ms FROM lockouts WHERE patient_ref = $1), -1)",
+            )
+            .bind(record.as_str())
+            .bind(since)
+            .fetch_one(pool)
+            .await?
         }
     };
     Ok(n)

@@ -330,12 +330,20 @@ impl BrowserDecoder {
                 got: bytes.len(),
                 want: stream.frame_bytes,
             })?;
+        // Frames the page dropped become silence, so the upstream's audio timeline (which its
+        // `audio_start_ms` values count) stays the media clock's: the audio after a gap is not
+        // pulled earlier.
+        let silence = gap as usize * OUTPUT_FRAME;
         self.pcm_le.clear();
+        self.pcm_le.resize(2 * silence, 0);
         self.pcm_le.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+        let mut pcm = Vec::with_capacity(silence + samples.len());
+        pcm.resize(silence, 0);
+        pcm.extend_from_slice(samples);
         let audio = CallerAudio {
-            timestamp_ms: u64::from(seq) * FRAME_MS,
+            timestamp_ms: u64::from(seq - gap) * FRAME_MS,
             upstream_b64: B64.encode(&self.pcm_le),
-            samples: samples.to_vec(),
+            samples: pcm,
         };
 
         stream.next_seq = next;
@@ -718,7 +726,12 @@ mod tests {
         let Ok(CallerEvent::Audio(a)) = d.binary(&frame(3, 48_000), 60) else {
             panic!("gap")
         };
-        assert_eq!(a.timestamp_ms, 60);
+        // The two missing frames are filled with silence where they belonged.
+        assert_eq!(a.timestamp_ms, 20);
+        assert_eq!(a.samples.len(), 3 * OUTPUT_FRAME);
+        assert!(a.samples[..2 * OUTPUT_FRAME].iter().all(|&s| s == 0));
+        assert!(a.samples[2 * OUTPUT_FRAME..].iter().any(|&s| s != 0));
+        assert_eq!(B64.decode(&a.upstream_b64).unwrap().len(), 2 * 3 * OUTPUT_FRAME);
         assert!(d.binary(&frame(4, 48_000), 80).is_ok());
         assert!(d.binary(&frame(10, 48_000), 200).is_ok());
         assert_eq!(

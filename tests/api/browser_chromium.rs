@@ -223,10 +223,19 @@ async fn chromium_speaks_through_the_page_hears_the_reply_and_barge_in_flushes_p
     assert!(peak > 0.1, "the fake microphone delivered sound (peak {peak})");
     let (correlation, lag) = best_correlation(&signal(24_000), &captured);
     eprintln!("browser microphone → upstream: correlation {correlation:.4} at lag {lag} samples (24 kHz)");
-    assert!(
-        correlation >= 0.9,
-        "correlation {correlation:.3} at lag {lag} samples: the microphone did not arrive intact"
-    );
+    if correlation < 0.9 {
+        // Say whether the page dropped frames (its socket backed up) or the server saw gaps.
+        let page = browser.command("report").await;
+        let metrics = app.get("/metrics").await.body;
+        let missing = metrics
+            .lines()
+            .find(|l| l.starts_with("voicegate_browser_frames_missing_total"));
+        panic!(
+            "correlation {correlation:.3} at lag {lag} samples: the microphone did not arrive intact \
+             (page: {}, server: {missing:?})",
+            page["debug"]
+        );
+    }
 
     // The agent's reply (1 s in ten 100 ms chunks, a mark after each) plays on the page: its
     // marks come back only once played. The transcript line shows.

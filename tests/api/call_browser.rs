@@ -447,12 +447,17 @@ async fn bad_browser_input_is_refused_with_a_reason_and_other_calls_go_on() {
         good.frame(seq, &frames[seq as usize]).unwrap();
     }
     timeout(GUARD, async {
-        while good_fake.appended_audio().len() < 17 * 960 {
+        while good_fake.appended_audio().len() < 20 * 960 {
             good_fake.wait_for("input_audio_buffer.append").await.unwrap();
         }
     })
     .await
     .expect("the good call kept going");
+    assert_eq!(
+        good_fake.appended_audio().len(),
+        20 * 960,
+        "the two frames the page skipped arrive upstream as silence, keeping the timeline"
+    );
     assert!(
         app.get("/metrics")
             .await

@@ -211,3 +211,95 @@ async fn s3_down_at_hang_up_parks_the_recording_then_uploads_it_intact() {
     let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
     assert!(reader.duration() >= 200 * 160, "the whole call was kept");
 }
+
+/// Review on S3: playback is a presigned URL (at most 5 minutes) that serves the decrypted WAV;
+/// a legal hold placed through the review API is an Object Lock legal hold on S3 (a delete is
+/// refused by the bucket itself); retention deletes the other call's objects and skips the held one.
+#[tokio::test]
+async fn review_on_s3_presigns_playback_holds_with_object_lock_and_retention_skips_the_hold() {
+    use serde_json::json;
+    let Some(moto_url) = moto() else { return };
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).unwrap();
+    let mut s3 = S3Settings::new(
+        format!("vg-review-{}", voicegate::config::hex(&id)),
+        "us-east-1",
+        KMS_ARN,
+    );
+    s3.force_path_style = true;
+    s3.access_key_id = Some("testing".to_owned().into());
+    s3.secret_access_key = Some("testing".to_owned().into());
+    s3.endpoint = Some(moto_url.clone());
+    S3Store::connect(&s3)
+        .unwrap()
+        .create_bucket_for_tests(true)
+        .await
+        .unwrap();
+    let app = spawn_app_with(Options::default(), |s| {
+        s.recordings = RecordingsSettings::S3(s3.clone())
+    })
+    .await;
+    let held = crate::review::finished_call(&app, 40).await;
+    let expired = crate::review::finished_call(&app, 41).await;
+    crate::review::add_staff(&app, "ada.admin", voicegate::review::Role::Admin).await;
+    let admin = crate::review::Staff::login(&app, "ada.admin").await;
+
+    let play = admin
+        .post(
+            &format!("/review/api/calls/{held}/playback"),
+            json!({"reason": "complaint"}),
+        )
+        .await;
+    assert_eq!(play.status, 200, "{}", play.body);
+    let play: serde_json::Value = serde_json::from_str(&play.body).unwrap();
+    let url = url::Url::parse(play["url"].as_str().unwrap()).unwrap();
+    assert!(url.as_str().starts_with(&moto_url), "{url}");
+    let expires: u64 = url
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-Expires")
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("a presigned URL");
+    assert!(expires <= 300, "at most five minutes: {expires}");
+    let base = format!("{}://{}", url.scheme(), url.authority());
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    let wav = voicegate::testkit::webhook::request(&base, "GET", &path, &[], "")
+        .await
+        .unwrap();
+    assert_eq!(wav.status, 200);
+    assert!(
+        wav.body.starts_with("RIFF"),
+        "S3 serves the recording, decrypted by KMS"
+    );
+
+    let hold = admin
+        .post(
+            &format!("/review/api/calls/{held}/legal-hold"),
+            json!({"hold": true, "reason": "litigation"}),
+        )
+        .await;
+    assert_eq!(hold.status, 204, "{}", hold.body);
+    let deps = &app.state.deps;
+    let key = |id: String| async move {
+        voicegate::storage::calls::get(&deps.db, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recording_location
+            .unwrap()
+    };
+    let (held_key, expired_key) = (key(held.clone()).await, key(expired.clone()).await);
+    let refused = deps.blobs.delete(&held_key).await.unwrap_err();
+    assert!(
+        matches!(refused, voicegate::storage::blob::BlobError::Locked(_)),
+        "{refused:?}"
+    );
+
+    let later = deps.clock.now_unix_ms() + 3 * 86_400_000;
+    let report = voicegate::review::retention::run(&deps.db, &deps.blobs, &deps.audit, 1, later)
+        .await
+        .unwrap();
+    assert_eq!(report.deleted, std::slice::from_ref(&expired));
+    assert_eq!(report.held, std::slice::from_ref(&held));
+    assert!(deps.blobs.get(&expired_key).await.is_err());
+    assert!(deps.blobs.get(&held_key).await.is_ok());
+}

@@ -359,7 +359,11 @@ async fn recordings_stream_decrypted_with_ranges_only_to_the_session_that_was_gr
 
 #[tokio::test]
 async fn csrf_less_and_cross_origin_posts_are_refused() {
-    let app = spawn_app().await;
+    // A site allowed to embed the browser call page is still a foreign origin for review.
+    let app = spawn_app_with(Options::default(), |s| {
+        s.browser.allowed_origins = vec!["https://www.clinic.example".into()];
+    })
+    .await;
     let call_id = finished_call(&app, 4).await;
     add_staff(&app, "rita.reviewer", Role::Reviewer).await;
     let reviewer = Staff::login(&app, "rita.reviewer").await;
@@ -383,13 +387,16 @@ async fn csrf_less_and_cross_origin_posts_are_refused() {
         403,
         "another session's token"
     );
-    assert_eq!(
-        reviewer
-            .post_raw(&view, body.clone(), Some(&reviewer.csrf), "https://evil.example")
-            .await
-            .status,
-        403
-    );
+    for foreign in ["https://evil.example", "https://www.clinic.example"] {
+        assert_eq!(
+            reviewer
+                .post_raw(&view, body.clone(), Some(&reviewer.csrf), foreign)
+                .await
+                .status,
+            403,
+            "{foreign}"
+        );
+    }
     assert_eq!(reviewer.post(&view, body).await.status, 200);
     assert!(
         !audit_trail(&app)

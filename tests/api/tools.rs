@@ -142,6 +142,29 @@ async fn five_failures_lock_the_record_across_calls() {
         answer::LOCKED,
         "locked until staff verify"
     );
+
+    // Staff find the lockout in their queue and lift it with a reason; earlier failures then no
+    // longer count, so one more slip does not lock the caller out again.
+    crate::review::add_staff(&app, "front.desk", voicegate::review::Role::Reviewer).await;
+    let staff = crate::review::Staff::login(&app, "front.desk").await;
+    let queue: Value = serde_json::from_str(&staff.get("/review/api/queue").await.body).unwrap();
+    let patient_ref = queue["lockouts"][0]["patient_ref"]
+        .as_str()
+        .expect("lockout queued")
+        .to_owned();
+    let lifted = staff
+        .post(
+            "/review/api/lockouts/lift",
+            json!({"patient_ref": patient_ref, "reason": "verified with photo ID at the desk"}),
+        )
+        .await;
+    assert_eq!(lifted.status, 204, "{}", lifted.body);
+    let (_c4, mut f4) = connected(&app, 9).await;
+    assert_eq!(
+        call_tool(&mut f4, "verify_patient", wrong_phone.clone()).await["say"],
+        answer::VERIFY_FAILED
+    );
+    assert_eq!(call_tool(&mut f4, "verify_patient", jane()).await["ok"], true);
 }
 
 #[tokio::test]

@@ -134,12 +134,12 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Session, 
 }
 
 /// A same-origin `Origin` (when sent): the public base URL's, or on a loopback-bound server
-/// the Host's.
+/// the Host's — never `browser.allowed_origins`, which lists sites that embed the call page.
 fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
     if headers.get(header::ORIGIN).is_none() {
         return true;
     }
-    crate::http::browser::origin_allowed(&state.deps.settings, headers)
+    crate::http::browser::same_origin(&state.deps.settings, headers)
 }
 
 /// Session + CSRF token (+ Origin) for a state-changing request.
