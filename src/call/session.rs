@@ -51,6 +51,11 @@ const DISCLOSURE_CHUNK_MS: usize = 1000;
 /// warning rather than growing without bound.
 const MAX_HELD_AGENT_MS: u64 = 60_000;
 
+/// Caller audio is handed to the recorder in batches of this many milliseconds: one channel send
+/// and one recorder wake-up per batch instead of per 20 ms frame (the recorder's spool is written
+/// in 64 KiB blocks anyway, so a crash loses no more than before).
+const RECORD_BATCH_MS: u64 = 100;
+
 /// Extra room in the pre-upstream buffer beyond the connect timeout.
 const PRE_UPSTREAM_SLACK: Duration = Duration::from_secs(5);
 
@@ -334,6 +339,8 @@ pub struct Session {
     end_at: Option<(Instant, Outcome)>,
     /// Last agent state shown to a browser caller (Twilio callers have no screen).
     shown_state: Option<AgentState>,
+    /// Caller samples not yet handed to the recorder: (media-clock position, contiguous samples).
+    caller_batch: (u64, Vec<i16>),
     /// Agent samples sent to the caller so far (disclosure included), and the estimate of how
     /// many had played at the last clear: a browser's `cleared` report is compared with it.
     agent_samples_sent: u64,
@@ -400,6 +407,7 @@ impl Session {
             caller_id: None,
             end_at: None,
             shown_state: None,
+            caller_batch: (0, Vec::new()),
             agent_samples_sent: 0,
             estimated_played_at_clear: None,
             deps,
@@ -568,19 +576,13 @@ impl Session {
 
     async fn on_caller(&mut self, event: CallerEvent) -> Result<(), Outcome> {
         match event {
-            CallerEvent::Audio(mut audio) => {
+            CallerEvent::Audio(audio) => {
                 let origin = Instant::now();
                 self.caller_frames += 1;
                 let at = self.clock.caller_frame(audio.timestamp_ms, audio.samples.len() as u64);
-                // The decoded samples go to the recorder (moved, not copied: this runs per frame);
-                // the upstream only needs the base64 payload.
-                let samples = std::mem::take(&mut audio.samples);
-                self.record(AudioChunk::Audio {
-                    leg: Leg::Caller,
-                    sample_index: at,
-                    samples,
-                })
-                .await;
+                // The decoded samples go to the recorder's batch; the upstream only needs the
+                // base64 payload.
+                self.record_caller(at, &audio.samples).await;
                 if matches!(self.upstream, Upstream::Ready(..)) {
                     self.append_upstream(audio, origin).await?;
                 } else {
@@ -1057,6 +1059,37 @@ impl Session {
     }
 
     /// Awaited: the recorder applies backpressure rather than losing audio.
+    /// Batch caller audio for the recorder (see [`RECORD_BATCH_MS`]); a frame that does not follow
+    /// the batch (a gap in the caller's timestamps) starts a new one.
+    async fn record_caller(&mut self, at: u64, samples: &[i16]) {
+        let (start, batch) = &mut self.caller_batch;
+        if !batch.is_empty() && *start + batch.len() as u64 != at {
+            self.flush_caller_batch().await;
+        }
+        let (start, batch) = &mut self.caller_batch;
+        if batch.is_empty() {
+            *start = at;
+        }
+        batch.extend_from_slice(samples);
+        if batch.len() as u64 >= RECORD_BATCH_MS * self.clock.samples_per_ms() {
+            self.flush_caller_batch().await;
+        }
+    }
+
+    async fn flush_caller_batch(&mut self) {
+        if self.caller_batch.1.is_empty() {
+            return;
+        }
+        let capacity = (RECORD_BATCH_MS * self.clock.samples_per_ms()) as usize;
+        let (start, samples) = std::mem::replace(&mut self.caller_batch, (0, Vec::with_capacity(capacity)));
+        self.record(AudioChunk::Audio {
+            leg: Leg::Caller,
+            sample_index: start,
+            samples,
+        })
+        .await;
+    }
+
     async fn record(&mut self, chunk: AudioChunk) {
         if self.recorder.tx.send(chunk).await.is_err() {
             tracing::error!(call_id = %self.id, "recorder stopped early");
@@ -1065,7 +1098,8 @@ impl Session {
 
     /// Always runs: close the upstream at once, tell Twilio what comes next, close the caller
     /// socket, let the recorder finish, and account for the call.
-    async fn finalize(self, outcome: Outcome) -> CallSummary {
+    async fn finalize(mut self, outcome: Outcome) -> CallSummary {
+        self.flush_caller_batch().await;
         let Session {
             id,
             call_sid,

@@ -208,32 +208,42 @@ async fn write_caller(
     out: Outbound,
     metrics: Arc<crate::metrics::Metrics>,
 ) {
-    while let Some(command) = rx.recv().await {
-        let result = match command {
-            CallerCommand::Audio { b64, origin } => {
-                let r = sink.send(Message::text(out.media(&b64))).await;
-                if let Some(origin) = origin {
-                    metrics
-                        .latency_upstream_to_caller
-                        .observe(origin.elapsed().as_secs_f64());
+    // Commands already queued go out in one write: an agent delta is a `media` and a `mark`, and
+    // two messages per syscall halve the writes on that path. Nothing waits for more to arrive.
+    let mut origins = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            let fed = match command {
+                CallerCommand::Audio { b64, origin } => {
+                    origins.extend(origin);
+                    sink.feed(Message::text(out.media(&b64))).await
                 }
-                r
-            }
-            CallerCommand::Mark(name) => sink.send(Message::text(out.mark(&name))).await,
-            CallerCommand::Clear => sink.send(Message::text(out.clear())).await,
-            // A phone has no screen: transcript lines and agent state are for browser callers.
-            CallerCommand::Transcript { .. } | CallerCommand::AgentState(_) => Ok(()),
-            CallerCommand::Close { code, reason } => {
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into(),
-                };
-                let _ = sink.send(Message::Close(Some(frame))).await;
+                CallerCommand::Mark(name) => sink.feed(Message::text(out.mark(&name))).await,
+                CallerCommand::Clear => sink.feed(Message::text(out.clear())).await,
+                // A phone has no screen: transcript lines and agent state are for browser callers.
+                CallerCommand::Transcript { .. } | CallerCommand::AgentState(_) => Ok(()),
+                CallerCommand::Close { code, reason } => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    return;
+                }
+            };
+            if fed.is_err() {
                 return;
             }
-        };
-        if result.is_err() {
+            next = rx.try_recv().ok();
+        }
+        if sink.flush().await.is_err() {
             return;
+        }
+        for origin in origins.drain(..) {
+            metrics
+                .latency_upstream_to_caller
+                .observe(origin.elapsed().as_secs_f64());
         }
     }
 }

@@ -28,6 +28,9 @@ pub const LOOKBEHIND_MS: u64 = 2000;
 /// this is flushed rather than held (it cannot be cut back any more, which is logged).
 const MAX_WINDOW_MS: u64 = 300_000;
 
+/// The window is spooled once this much is ready behind the look-behind, not on every chunk.
+const DRAIN_BATCH_MS: u64 = 500;
+
 /// Bytes per interleaved stereo frame of 16-bit samples.
 const FRAME_BYTES: u64 = 4;
 
@@ -139,11 +142,19 @@ impl Window {
     /// Interleaved little-endian bytes of `[base, until)`, removed from the window.
     fn drain_until(&mut self, until: u64) -> Vec<u8> {
         let n = until.saturating_sub(self.base).min(self.left.len() as u64) as usize;
-        let mut out = Vec::with_capacity(n * FRAME_BYTES as usize);
-        for (l, r) in self.left.drain(..n).zip(self.right.drain(..n)) {
-            out.extend_from_slice(&l.to_le_bytes());
-            out.extend_from_slice(&r.to_le_bytes());
+        let mut out = vec![0u8; n * FRAME_BYTES as usize];
+        // Both channels were resized together, so their ring buffers split at the same index
+        // only if they started aligned; interleave from plain indices to stay correct either way.
+        let (l0, l1) = self.left.as_slices();
+        let (r0, r1) = self.right.as_slices();
+        let left = l0.iter().chain(l1).take(n);
+        let right = r0.iter().chain(r1).take(n);
+        for ((frame, l), r) in out.chunks_exact_mut(FRAME_BYTES as usize).zip(left).zip(right) {
+            frame[..2].copy_from_slice(&l.to_le_bytes());
+            frame[2..].copy_from_slice(&r.to_le_bytes());
         }
+        self.left.drain(..n);
+        self.right.drain(..n);
         self.base += n as u64;
         out
     }
@@ -217,6 +228,7 @@ async fn run(
     let mut writer: BlobWriter = blobs.create_writer(&key).await?;
     let lookbehind = LOOKBEHIND_MS * u64::from(sample_rate) / 1000;
     let max_window = MAX_WINDOW_MS * u64::from(sample_rate) / 1000;
+    let drain_batch = DRAIN_BATCH_MS * u64::from(sample_rate) / 1000;
     let mut window = Window::default();
     let mut stats = RecorderStats::default();
     let mut frames = 0u64;
@@ -244,7 +256,8 @@ async fn run(
         if window.end().saturating_sub(window.base) > max_window {
             until = until.max(window.end() - max_window);
         }
-        if until > window.base {
+        // Spool in batches (not per frame): the blob writer buffers 64 KiB blocks anyway.
+        if until >= window.base + drain_batch {
             let bytes = window.drain_until(until);
             frames += bytes.len() as u64 / FRAME_BYTES;
             writer.write(&bytes).await?;
