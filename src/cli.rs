@@ -192,6 +192,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 settings.server.port = port;
             }
             telemetry::init(telemetry::subscriber("info", std::io::stdout));
+            voicegate::os::raise_open_files(settings.server.max_concurrent_calls as u64);
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), "voicegate listening");
             app.run_until_stopped(voicegate::shutdown::signal()).await
@@ -235,6 +236,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             use std::time::Duration;
             use voicegate::testkit::fake_realtime::{FakeRealtime, FakeRealtimeConfig};
             telemetry::init(telemetry::subscriber("warn", std::io::stderr));
+            // Both ends of every call may live in this process (the in-process server and fake).
+            voicegate::os::raise_open_files(calls as u64 * 2);
             let mut options = voicegate::testkit::loadtest::LoadtestOptions {
                 calls,
                 duration: Duration::from_secs(duration_secs),

@@ -37,6 +37,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod os;
 pub mod realtime;
 pub mod recording;
 pub mod review;
