@@ -1,5 +1,5 @@
-//! Cost of resampling one 20 ms browser microphone frame to 24 kHz (run:
-//! `cargo bench --bench resample`).
+//! Cost of resampling one 20 ms browser microphone frame to 24 kHz, and of the reverse
+//! direction (run: `cargo bench --bench resample`).
 //!
 //! Each iteration is one frame through a warmed-up [`MicResampler`], from little-endian wire bytes
 //! to 480 samples at 24 kHz: the work the browser transport does per frame before base64.
@@ -33,5 +33,36 @@ fn per_frame(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, per_frame);
+/// The other direction, 24 kHz agent audio → 48 kHz, with the same rubato FFT resampler and
+/// window. voicegate does not run it: the page plays agent audio through an `AudioContext`
+/// opened at 24 kHz and the browser converts to the output device. Measured so a client that
+/// needed 48 kHz from the server would know the cost.
+fn agent_upsample(c: &mut Criterion) {
+    use rubato::audioadapter_buffers::direct::SequentialSlice;
+    use rubato::{Fft, FixedSync, Resampler, WindowFunction};
+
+    let mut fft = Fft::<f32>::new_custom(
+        24_000,
+        48_000,
+        480,
+        1,
+        1,
+        WindowFunction::BlackmanHarris2,
+        FixedSync::Input,
+    )
+    .expect("24 kHz → 48 kHz resampler");
+    assert_eq!((fft.input_frames_next(), fft.output_frames_next()), (480, 960));
+    let input: Vec<f32> = (0..480).map(|i| (i as f32 * 0.05).sin() * 0.4).collect();
+    let mut out = vec![0f32; 960];
+    c.bench_function("resample 20 ms frame 24 kHz → 48 kHz", |b| {
+        b.iter(|| {
+            let inp = SequentialSlice::new(black_box(&input[..]), 1, 480).expect("input adapter");
+            let mut outp = SequentialSlice::new_mut(&mut out[..], 1, 960).expect("output adapter");
+            let (_, written) = fft.process_into_buffer(&inp, &mut outp, None).expect("one frame");
+            black_box(written);
+        })
+    });
+}
+
+criterion_group!(benches, per_frame, agent_upsample);
 criterion_main!(benches);

@@ -465,7 +465,21 @@ impl Session {
 
     /// The `select!` loop. Returns why the call ended; never returns early past finalize.
     async fn event_loop(&mut self) -> Outcome {
+        // One timer and one cancellation waiter for the whole loop, not new ones per event: a
+        // `sleep_until` made inside `select!` registers in the timer wheel and deregisters again on
+        // every caller frame (50 a second per call), under the wheel's lock. The timer is moved
+        // only when the earliest deadline changes.
+        let cancelled = self.cancel.clone().cancelled_owned();
+        tokio::pin!(cancelled);
+        let mut armed_for = self.next_deadline();
+        let timer = sleep_until(armed_for);
+        tokio::pin!(timer);
         loop {
+            let next = self.next_deadline();
+            if next != armed_for {
+                timer.as_mut().reset(next);
+                armed_for = next;
+            }
             let step = tokio::select! {
                 input = self.caller_rx.recv() => match input {
                     Some(CallerInput::Event(event)) => self.on_caller(event).await,
@@ -483,17 +497,38 @@ impl Session {
                     UpstreamStep::Event(None) => Err(self.upstream_lost(UpstreamClosed::Dropped)),
                 },
                 Some(joined) = self.tools.join_next(), if !self.tools.is_empty() => self.on_tool_done(joined).await,
-                () = sleep_until(self.idle_deadline) => self.on_idle().await,
-                () = sleep_until(self.max_deadline) => Err(Outcome::MaxDuration),
-                () = async { match &self.end_at { Some((at, _)) => sleep_until(*at).await, None => std::future::pending().await } } => {
-                    Err(self.end_at.take().map_or(Outcome::HungUp, |(_, o)| o))
-                }
-                () = self.cancel.cancelled() => Err(Outcome::Shutdown),
+                () = &mut timer => self.on_deadline().await,
+                () = &mut cancelled => Err(Outcome::Shutdown),
             };
             if let Err(outcome) = step {
                 return outcome;
             }
         }
+    }
+
+    /// The earliest of the call's deadlines: idle prompt or hang-up, maximum length, and a
+    /// scheduled end (after a farewell or a transfer).
+    fn next_deadline(&self) -> Instant {
+        let mut next = self.idle_deadline.min(self.max_deadline);
+        if let Some((at, _)) = &self.end_at {
+            next = next.min(*at);
+        }
+        next
+    }
+
+    /// The loop's timer fired: act on every deadline that has passed, the call-ending ones first.
+    async fn on_deadline(&mut self) -> Result<(), Outcome> {
+        let now = Instant::now();
+        if self.end_at.as_ref().is_some_and(|(at, _)| *at <= now) {
+            return Err(self.end_at.take().map_or(Outcome::HungUp, |(_, o)| o));
+        }
+        if self.max_deadline <= now {
+            return Err(Outcome::MaxDuration);
+        }
+        if self.idle_deadline <= now {
+            return self.on_idle().await;
+        }
+        Ok(())
     }
 
     /// The connect result of a connecting upstream, or the next event of a ready one.
@@ -1254,118 +1289,17 @@ impl Session {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "testkit"))]
 mod tests {
     //! Session-level tests on paused time: the caller and the upstream are in-memory channels, so
     //! tokio's clock jumps straight to each deadline and timers are checked exactly, without sleeps.
 
-    use std::sync::Arc;
-
     use super::*;
-    use crate::audio::asset::Prompt;
-    use crate::audit::AuditLog;
-    use crate::call::registry::CallRegistry;
-    use crate::clock::SystemClock;
     use crate::config::Settings;
-    use crate::metrics::Metrics;
-    use crate::realtime::client::InMemoryUpstream;
+    use crate::testkit::session_harness::SessionHarness;
 
-    struct Harness {
-        caller: mpsc::Sender<CallerInput>,
-        to_caller: mpsc::Receiver<CallerCommand>,
-        upstream: InMemoryUpstream,
-        session: JoinHandle<CallSummary>,
-        _data: tempfile::TempDir,
-    }
-
-    async fn start(tweak: impl FnOnce(&mut Settings)) -> Harness {
-        let data = tempfile::tempdir().unwrap();
-        let mut settings = Settings::embedded().unwrap();
-        settings.server.data_dir = data.path().to_path_buf();
-        settings.realtime.greeting = String::new();
-        tweak(&mut settings);
-        settings.ensure_keys().unwrap();
-        let db = crate::storage::open_database(&settings).await.unwrap();
-        let blobs = crate::storage::open_blobs(&settings).await.unwrap();
-        let spool = crate::audit::spool::Spool::open(data.path().join("spool")).unwrap();
-        let call_blobs = blobs.clone();
-        let clock: crate::clock::SharedClock = Arc::new(SystemClock);
-        let key = settings.secrets.audit_checkpoint_key.clone().unwrap();
-        let audit = Arc::new(AuditLog::new(db.clone(), spool, blobs, key, 1000, clock.clone()));
-        let disclosure = Prompt {
-            text: "recorded".into(),
-            mulaw_8k: vec![0x55; 800],
-            pcm_24k: vec![0; 2400],
-        };
-        let deps = CallDeps {
-            settings: Arc::new(settings),
-            metrics: Arc::new(Metrics::new()),
-            registry: Arc::new(CallRegistry::new(db.clone(), clock.clone())),
-            ehr: crate::tools::ehr::Ehr::Builtin(crate::tools::ehr::builtin::BuiltinEhr::new(
-                db.clone(),
-                clock.clone(),
-            )),
-            clock,
-            disclosure: Arc::new(disclosure),
-            db,
-            audit,
-            local_blobs: call_blobs.clone(),
-            blobs: call_blobs,
-        };
-        // Everything real-I/O is set up; from here on time is paused and auto-advances.
-        tokio::time::pause();
-        let (caller, caller_rx) = mpsc::channel(64);
-        let (caller_tx, mut writer_rx) = mpsc::channel(1024);
-        let (to_caller_tx, to_caller) = mpsc::channel(1024);
-        let writer = tokio::spawn(async move {
-            while let Some(c) = writer_rx.recv().await {
-                if to_caller_tx.send(c).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let (handle, events_rx, upstream) = UpstreamHandle::in_memory(1);
-        let connecting = tokio::spawn(async move { Ok((handle, events_rx)) });
-        let session = Session::new(
-            CallId::new(),
-            Some("CA00000000000000000000000000000001".into()),
-            0,
-            deps,
-            AudioFormat::Pcmu,
-            caller_rx,
-            caller_tx,
-            writer,
-            connecting,
-            CancellationToken::new(),
-        );
-        Harness {
-            caller,
-            to_caller,
-            upstream,
-            session: tokio::spawn(session.run()),
-            _data: data,
-        }
-    }
-
-    impl Harness {
-        /// Answer the disclosure mark as the caller's player would once it has played.
-        async fn hear_disclosure(&mut self) {
-            loop {
-                match self.to_caller.recv().await.expect("caller channel open") {
-                    CallerCommand::Mark(name) if name == DISCLOSURE_MARK => break,
-                    _ => continue,
-                }
-            }
-            self.caller
-                .send(CallerInput::Event(CallerEvent::MarkPlayed(DISCLOSURE_MARK.into())))
-                .await
-                .unwrap();
-        }
-
-        async fn next_upstream(&mut self) -> serde_json::Value {
-            let text = self.upstream.sent.recv().await.expect("upstream open");
-            serde_json::from_str(&text).unwrap()
-        }
+    async fn start(tweak: impl FnOnce(&mut Settings)) -> SessionHarness {
+        SessionHarness::start(tweak, tokio::time::pause).await.unwrap()
     }
 
     #[tokio::test]
@@ -1375,10 +1309,10 @@ mod tests {
             s.call.idle_hangup_after_secs = 60;
         })
         .await;
-        assert_eq!(h.next_upstream().await["type"], "session.update");
-        h.hear_disclosure().await;
+        assert_eq!(h.next_upstream().await.unwrap()["type"], "session.update");
+        h.hear_disclosure().await.unwrap();
         let heard_at = Instant::now();
-        let prompt = h.next_upstream().await;
+        let prompt = h.next_upstream().await.unwrap();
         assert_eq!(prompt["type"], "response.create");
         assert!(
             prompt["response"]["instructions"]
@@ -1402,8 +1336,8 @@ mod tests {
             s.call.idle_hangup_after_secs = 60;
         })
         .await;
-        h.next_upstream().await;
-        h.hear_disclosure().await;
+        h.next_upstream().await.unwrap();
+        h.hear_disclosure().await.unwrap();
         tokio::time::advance(Duration::from_secs(15)).await;
         let spoke_at = Instant::now();
         h.upstream
@@ -1414,7 +1348,7 @@ mod tests {
             ))
             .await
             .unwrap();
-        let prompt = h.next_upstream().await;
+        let prompt = h.next_upstream().await.unwrap();
         assert_eq!(prompt["type"], "response.create");
         assert_eq!(
             spoke_at.elapsed().as_secs(),
@@ -1431,8 +1365,8 @@ mod tests {
         })
         .await;
         let started = Instant::now();
-        h.next_upstream().await;
-        h.hear_disclosure().await;
+        h.next_upstream().await.unwrap();
+        h.hear_disclosure().await.unwrap();
         assert!(h.upstream.sent.recv().await.is_none(), "upstream closed");
         assert_eq!(started.elapsed().as_secs(), 3300);
         assert_eq!(h.session.await.unwrap().outcome, Outcome::MaxDuration);
@@ -1454,9 +1388,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(h.next_upstream().await["type"], "session.update");
+        assert_eq!(h.next_upstream().await.unwrap()["type"], "session.update");
         for ts in 0..150u64 {
-            let append = h.next_upstream().await;
+            let append = h.next_upstream().await.unwrap();
             assert_eq!(append["type"], "input_audio_buffer.append");
             assert_eq!(append["audio"], format!("{ts:04}"));
         }

@@ -154,28 +154,34 @@ async fn handshake(socket: &mut WebSocket, deps: &CallDeps) -> Result<StartMeta,
     Ok(start)
 }
 
+/// One Twilio text frame after `start`, as the session sees it (public so the per-frame
+/// benchmark measures exactly the reader's work).
+pub fn caller_input(text: &str) -> CallerInput {
+    match codec::decode(text) {
+        Ok(Inbound::Media(frame)) => {
+            let mut samples = Vec::with_capacity(frame.mulaw.len());
+            mulaw::decode_into(&frame.mulaw, &mut samples);
+            CallerInput::Event(CallerEvent::Audio(CallerAudio {
+                timestamp_ms: frame.timestamp_ms,
+                upstream_b64: frame.payload_b64,
+                samples,
+            }))
+        }
+        Ok(Inbound::Mark(name)) => CallerInput::Event(CallerEvent::MarkPlayed(name)),
+        Ok(Inbound::Dtmf(d)) => CallerInput::Event(CallerEvent::Dtmf(d)),
+        Ok(Inbound::Stop) => CallerInput::Event(CallerEvent::Hangup),
+        Ok(Inbound::Start(_)) => CallerInput::Error(TransportError::DuplicateStart),
+        Ok(Inbound::Connected) => CallerInput::Error(TransportError::BadField("event: connected after start")),
+        Err(e) => CallerInput::Error(e),
+    }
+}
+
 /// Reader task: Twilio frames → [`CallerInput`]. Ends at the first protocol error (reported) or
 /// when the socket closes.
 async fn read_caller(mut stream: futures_util::stream::SplitStream<WebSocket>, tx: mpsc::Sender<CallerInput>) {
     while let Some(msg) = stream.next().await {
         let input = match msg {
-            Ok(Message::Text(text)) => match codec::decode(text.as_str()) {
-                Ok(Inbound::Media(frame)) => {
-                    let mut samples = Vec::with_capacity(frame.mulaw.len());
-                    mulaw::decode_into(&frame.mulaw, &mut samples);
-                    CallerInput::Event(CallerEvent::Audio(CallerAudio {
-                        timestamp_ms: frame.timestamp_ms,
-                        upstream_b64: frame.payload_b64,
-                        samples,
-                    }))
-                }
-                Ok(Inbound::Mark(name)) => CallerInput::Event(CallerEvent::MarkPlayed(name)),
-                Ok(Inbound::Dtmf(d)) => CallerInput::Event(CallerEvent::Dtmf(d)),
-                Ok(Inbound::Stop) => CallerInput::Event(CallerEvent::Hangup),
-                Ok(Inbound::Start(_)) => CallerInput::Error(TransportError::DuplicateStart),
-                Ok(Inbound::Connected) => CallerInput::Error(TransportError::BadField("event: connected after start")),
-                Err(e) => CallerInput::Error(e),
-            },
+            Ok(Message::Text(text)) => caller_input(text.as_str()),
             Ok(Message::Binary(_)) => CallerInput::Error(TransportError::BinaryFrame),
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             Ok(Message::Close(_)) => CallerInput::Closed,

@@ -169,12 +169,18 @@ impl UpstreamHandle {
 }
 
 /// WebSocket limits for the upstream leg (bounded frames, modest buffers per call).
+///
+/// The read buffer is sized to one large audio delta (100 ms of 24 kHz PCM is ~6.5 KiB of JSON),
+/// not more: tungstenite zero-fills the buffer's free space on every poll of the stream, and the
+/// pump polls it after every caller frame it forwards (50 a second), so a 32 KiB buffer cost a
+/// 32 KiB `memset` per frame (~5 % of the server's CPU under load). Larger frames still arrive
+/// whole, in more than one read.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(MAX_UPSTREAM_MESSAGE))
         .max_frame_size(Some(MAX_UPSTREAM_MESSAGE))
         .write_buffer_size(16 * 1024)
-        .read_buffer_size(32 * 1024)
+        .read_buffer_size(8 * 1024)
 }
 
 /// Connect to the configured realtime URL and start the pump.

@@ -246,6 +246,9 @@ pub struct ServerUsage {
     pub pid: u32,
     /// utime + stime spent during the run.
     pub cpu_s: f64,
+    /// The stime part of `cpu_s`: the kernel's work on the server's behalf (socket reads and
+    /// writes, and on loopback the delivery to the receiving socket, epoll, futex, fsync).
+    pub kernel_cpu_s: f64,
     /// `cpu_s` per second of streamed call audio, in µs.
     pub cpu_us_per_call_second: f64,
     /// `VmRSS` before the first call.
@@ -437,17 +440,15 @@ pub async fn run(options: LoadtestOptions, fake: &FakeRealtime) -> anyhow::Resul
 
     let mut report = aggregate(&options, outcomes, &session_ends, wall);
     let ticks_to_s = |ticks: u64| ticks as f64 / clock_ticks as f64;
-    let tester_cpu = ticks_to_s(
-        tester_cpu_after
-            .unwrap_or(0)
-            .saturating_sub(tester_cpu_before.unwrap_or(0)),
-    );
+    let total = |ticks: Option<(u64, u64)>| ticks.map_or(0, |(user, system)| user + system);
+    let tester_cpu = ticks_to_s(total(tester_cpu_after).saturating_sub(total(tester_cpu_before)));
     report.load_tester = TesterUsage {
         cpu_s: tester_cpu,
         cpu_percent_of_one_core: 100.0 * tester_cpu / wall.as_secs_f64().max(f64::EPSILON),
     };
     if let (Some(pid), Some(before), Some(after)) = (options.server_pid, server_cpu_before, server_cpu_after) {
-        let cpu_s = ticks_to_s(after.saturating_sub(before));
+        let cpu_s = ticks_to_s((after.0 + after.1).saturating_sub(before.0 + before.1));
+        let kernel_cpu_s = ticks_to_s(after.1.saturating_sub(before.1));
         let call_seconds = report.frames_sent as f64 * FRAME_MS as f64 / 1000.0;
         let rss_before = server_rss_before.unwrap_or(0);
         let rss_after = server_rss_after.unwrap_or(0);
@@ -455,6 +456,7 @@ pub async fn run(options: LoadtestOptions, fake: &FakeRealtime) -> anyhow::Resul
         report.server = Some(ServerUsage {
             pid,
             cpu_s,
+            kernel_cpu_s,
             cpu_us_per_call_second: if call_seconds > 0.0 {
                 cpu_s * 1e6 / call_seconds
             } else {
@@ -547,8 +549,11 @@ impl LoadtestReport {
             Some(s) => {
                 let _ = writeln!(
                     out,
-                    "server        pid {}: CPU {:.2} s = {:.0} us per call-second",
-                    s.pid, s.cpu_s, s.cpu_us_per_call_second
+                    "server        pid {}: CPU {:.2} s = {:.0} us per call-second ({:.0} % in the kernel)",
+                    s.pid,
+                    s.cpu_s,
+                    s.cpu_us_per_call_second,
+                    100.0 * s.kernel_cpu_s / s.cpu_s.max(f64::EPSILON)
                 );
                 let _ = writeln!(
                     out,
@@ -1629,25 +1634,25 @@ fn aggregate(
 // ---------------------------------------------------------------------------------------------
 // /proc
 
-/// utime + stime of `/proc/<pid>/stat` in clock ticks (`pid` may be `self`).
-fn cpu_ticks(pid: &str) -> Option<u64> {
+/// (utime, stime) of `/proc/<pid>/stat` in clock ticks (`pid` may be `self`).
+fn cpu_ticks(pid: &str) -> Option<(u64, u64)> {
     parse_cpu_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// Fields 14 and 15 of a stat line. The command name (field 2) may contain spaces and parentheses,
 /// so counting starts after its last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// The CPU counter of `pid` once it stops moving (two equal readings [`CPU_SETTLE_EVERY`] apart, for at
 /// most [`CPU_SETTLE_MAX`]). The server closes the caller socket before it finalises the call
 /// (recording, audit, call row), and that work belongs in the per-call cost.
-async fn settled_cpu_ticks(pid: &str) -> Option<u64> {
+async fn settled_cpu_ticks(pid: &str) -> Option<(u64, u64)> {
     let deadline = tokio::time::Instant::now() + CPU_SETTLE_MAX;
     let mut last = cpu_ticks(pid)?;
     while tokio::time::Instant::now() < deadline {
@@ -1747,7 +1752,7 @@ mod tests {
     #[test]
     fn proc_fields_are_parsed_after_the_command_name() {
         let stat = "4242 (tokio (rt) x) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 9 0 100 2000 300";
-        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert_eq!(parse_cpu_ticks(stat), Some((250, 50)));
         assert_eq!(parse_rss_kib("Name:\tx\nVmRSS:\t   12345 kB\n"), Some(12345));
         assert!(cpu_ticks("self").is_some() && rss_kib("self").is_some());
     }

@@ -7,6 +7,7 @@ pub mod browser_caller;
 pub mod fake_realtime;
 pub mod loadtest;
 pub mod log_capture;
+pub mod session_harness;
 pub mod simulate;
 pub mod twilio_caller;
 pub mod webhook;
