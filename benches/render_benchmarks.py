@@ -173,7 +173,7 @@ def main():
         say("Not run.\n")
 
     say("## Per-frame compute (criterion)\n")
-    say("```sh\ncargo bench --bench frame_path --bench resample --bench session_path --bench machine_floor "
+    say("```sh\ncargo bench --bench frame_path --bench resample --bench session_path --bench machine_floor --bench audit_chain "
         "-- --warm-up-time 1 --measurement-time 3\n```\n")
     say("| one 20 ms frame | time |\n|---|---|")
     for label, key in [
@@ -197,6 +197,10 @@ def main():
     ]:
         say(f"| {label} | {fmt_time(est.get(key))} |")
     say("")
+    chain = est.get("audit chain: verify 10,000 records and a checkpoint")
+    if chain is not None:
+        say(f"Audit log: verifying the hash chain (what every review detail view and export does) takes "
+            f"{fmt_time(chain)} per 10,000 records, {fmt_time(chain / 10)} per 1,000 (`benches/audit_chain.rs`).\n")
     say("What this machine charges for the system calls a call cannot avoid (`benches/machine_floor.rs`):\n")
     say("| | time |\n|---|---|")
     floor_keys = [

@@ -523,7 +523,6 @@ pub fn from_hex32(s: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::time::Instant;
 
     const KEY_ID: &str = "ckpt-2025-01";
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -974,24 +973,5 @@ mod tests {
         let debug = format!("{record:?}");
         assert!(!debug.contains("Jane"), "{debug}");
         assert!(debug.contains("canonical_len"));
-    }
-
-    /// Timing only, no assertion: `cargo test --release -- --ignored --nocapture verify_100k`.
-    #[test]
-    #[ignore = "timing print; run in release"]
-    fn verify_100k_timing() {
-        let records = build_chain(100_000);
-        let checkpoint = checkpoint_at(&records, 100_000, KEY_ID, KEY);
-        let bytes: usize = records.iter().map(|r| r.canonical.len()).sum();
-        let started = Instant::now();
-        let verified = verify(&records, &[checkpoint]).expect("clean chain");
-        let elapsed = started.elapsed();
-        println!(
-            "verified {} records ({:.1} MB canonical) in {:?} ({:.0} records/s)",
-            verified.length,
-            bytes as f64 / 1e6,
-            elapsed,
-            verified.length as f64 / elapsed.as_secs_f64()
-        );
     }
 }
