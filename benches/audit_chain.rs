@@ -8,27 +8,17 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::{Value, json};
-use voicegate::audit::chain::{Checkpoint, GENESIS, StoredRecord, Verifier};
+use voicegate::audit::chain::{Checkpoint, GENESIS, StoredRecord, Verifier, sample_content};
 
 const KEY_ID: &str = "bench";
 const KEY: &[u8] = b"benchmark checkpoint key, not a real one";
 const RECORDS: u64 = 10_000;
 
-fn content(i: u64) -> Value {
-    json!({
-        "event": if i.is_multiple_of(3) { "call.ended" } else { "tool.called" },
-        "call_id": format!("call-{:06}", i / 4),
-        "t_ms": 1_700_000_000_000_u64 + i * 137,
-        "detail": {"duration_s": i as f64 / 7.0, "note": "caller said \"hi\"\n", "k\u{e9}y": [i, null, true]},
-    })
-}
-
 fn chain(c: &mut Criterion) {
     let mut records = Vec::new();
     let mut prev = GENESIS;
     for i in 1..=RECORDS {
-        let record = StoredRecord::seal(i, prev, &content(i)).expect("benchmark content is canonicalizable");
+        let record = StoredRecord::seal(i, prev, &sample_content(i)).expect("benchmark content is canonicalizable");
         prev = record.hash;
         records.push(record);
     }

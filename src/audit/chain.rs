@@ -519,6 +519,19 @@ pub fn from_hex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Content shaped like real audit records (record `i` of a made-up log), including doubles with 17
+/// significant digits so canonical-form checks exercise number round trips through serde_json's
+/// parser. For the chain's tests and the verification benchmark; never written to a real log.
+#[cfg(any(test, feature = "testkit"))]
+pub fn sample_content(i: u64) -> Value {
+    serde_json::json!({
+        "event": if i.is_multiple_of(3) { "call.ended" } else { "tool.called" },
+        "call_id": format!("call-{:06}", i / 4),
+        "t_ms": 1_700_000_000_000_u64 + i * 137,
+        "detail": {"duration_s": i as f64 / 7.0, "note": "caller said \"hi\"\n", "k\u{e9}y": [i, null, true]},
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,16 +550,7 @@ mod tests {
         }
     }
 
-    /// Content shaped like real audit records, including doubles with 17 significant digits so the
-    /// canonical-form check exercises number round trips through serde_json's parser.
-    fn content(i: u64) -> Value {
-        json!({
-            "event": if i.is_multiple_of(3) { "call.ended" } else { "tool.called" },
-            "call_id": format!("call-{:06}", i / 4),
-            "t_ms": 1_700_000_000_000_u64 + i * 137,
-            "detail": {"duration_s": i as f64 / 7.0, "note": "caller said \"hi\"\n", "k\u{e9}y": [i, null, true]},
-        })
-    }
+    use super::sample_content as content;
 
     fn build_chain(n: u64) -> Vec<StoredRecord> {
         let mut records = Vec::new();
