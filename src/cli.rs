@@ -85,6 +85,14 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// The red-flag detector, for clinicians and auditors (no server, no database).
+    Redflag {
+        /// YAML file layered over the embedded defaults (for the clinic's own phrases).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RedflagCommand,
+    },
     /// Call recordings.
     Recording {
         #[arg(long, global = true)]
@@ -115,6 +123,32 @@ enum Command {
         /// What the call does (every scenario runs the real tools on the demo clinic).
         #[arg(long, value_enum, default_value = "booking")]
         scenario: voicegate::testkit::simulate::Scenario,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RedflagCommand {
+    /// Read one utterance per line on standard input; print one label per line, in order:
+    /// EMERGENCY_911, CRISIS_988 or NONE.
+    Check {
+        /// After each label: the category and rule raised, and every concept heard with the
+        /// context rule that kept or dropped it (tab-separated).
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Score a labelled corpus (`label<TAB>kind<TAB>utterance` per line): recall per label and
+    /// kind, false-positive rate per kind, every miss. Exits 1 below the pass mark.
+    Eval {
+        file: PathBuf,
+        /// Recall every emergency label and kind must reach (0-1).
+        #[arg(long, default_value_t = 1.0)]
+        min_recall: f64,
+        /// Overall false-positive rate must stay under this (0-1).
+        #[arg(long, default_value_t = 0.03)]
+        max_false_positive: f64,
+        /// False-positive rate of every non-emergency kind must stay under this (0-1).
+        #[arg(long, default_value_t = 0.05)]
+        max_false_positive_per_kind: f64,
     },
 }
 
@@ -217,6 +251,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Audit { config, command } => audit(config, command).await,
         Command::Recording { config, command } => recording(config, command).await,
+        Command::Redflag { config, command } => redflag(config, command),
         Command::Staff { config, command } => staff(config, command).await,
         Command::Retention { config, command } => retention(config, command).await,
         #[cfg(feature = "testkit")]
@@ -603,4 +638,51 @@ async fn audit_cli_access(
         .await
         .context("recording the access in the audit log")?;
     Ok(())
+}
+
+/// `voicegate redflag …`: the detector the server runs (built-in knowledge plus the configured
+/// clinic phrases), on standard input or a corpus file. Writes nothing anywhere but stdout: what a
+/// clinician types here is not a call and is not recorded.
+fn redflag(config: Option<PathBuf>, command: RedflagCommand) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, Write as _};
+    use voicegate::safety::red_flag::{Detector, corpus};
+    let settings = Settings::load(config.as_deref()).context("loading configuration")?;
+    let detector = Detector::new(&settings.safety.red_flag.phrases, &settings.safety.red_flag.benign)
+        .context("building the red-flag detector")?;
+    match command {
+        RedflagCommand::Check { explain } => {
+            let stdin = std::io::stdin();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for line in stdin.lock().lines() {
+                let line = line.context("reading standard input")?;
+                if explain {
+                    writeln!(out, "{}", detector.explain(&line))?;
+                } else {
+                    writeln!(out, "{}", detector.assess(&line).label())?;
+                }
+            }
+            out.flush()?;
+            Ok(())
+        }
+        RedflagCommand::Eval {
+            file,
+            min_recall,
+            max_false_positive,
+            max_false_positive_per_kind,
+        } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let rows = corpus::parse(&text).with_context(|| format!("{}", file.display()))?;
+            let thresholds = corpus::Thresholds {
+                min_recall,
+                max_false_positive,
+                max_false_positive_per_kind,
+            };
+            let score = corpus::score(&detector, &rows);
+            print!("{}", score.render(&thresholds));
+            if !score.passes(&thresholds) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
 }

@@ -100,6 +100,49 @@ pub struct Settings {
     pub browser: BrowserSettings,
     pub review: ReviewSettings,
     pub retention: RetentionSettings,
+    pub safety: SafetySettings,
+}
+
+/// The server's own safety rules (red flags): what a clinic can add, and the optional second
+/// opinion. The deterministic detector itself is always on; nothing here can turn it off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetySettings {
+    pub red_flag: RedFlagSettings,
+    pub classifier: ClassifierSettings,
+    /// After a red-flag script on a phone call with a staff line, offer to connect the caller to
+    /// staff (the model may then use `transfer_to_staff`, the one tool left open).
+    pub offer_transfer: bool,
+}
+
+/// A clinic's additions to the built-in red-flag knowledge (see `safety::red_flag`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedFlagSettings {
+    /// Phrases added to a built-in concept or straight to a category.
+    pub phrases: Vec<crate::safety::red_flag::ClinicPhrase>,
+    /// Benign look-alikes: phrases that veto a symptom they overlap (local idioms, a clinic's
+    /// service names).
+    pub benign: Vec<String>,
+}
+
+/// The optional second opinion: an OpenAI-compatible chat-completions endpoint asked, in
+/// parallel with the deterministic detector, whether a final transcript is an emergency. It can
+/// only add a flag, never remove one, and never delays the deterministic path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierSettings {
+    pub enabled: bool,
+    /// e.g. `https://api.openai.com/v1/chat/completions`.
+    pub url: Option<String>,
+    pub model: String,
+    /// `Authorization: Bearer` key; the realtime key (or `OPENAI_API_KEY`) unless set here.
+    pub api_key: Option<KeyedSecret>,
+    /// An answer later than this is ignored (the call has already moved on).
+    pub timeout_ms: u64,
+    /// Classifications in flight per call at most; a transcript beyond it is not sent (the
+    /// deterministic detector has already seen it).
+    pub max_in_flight: usize,
 }
 
 /// Compliance review (`/review`): session lifetimes and sign-in throttling.
@@ -465,6 +508,28 @@ impl Settings {
         }
         if self.ehr.timeout_ms == 0 {
             return invalid("ehr.timeout_ms", "must be at least 1");
+        }
+        if self.safety.classifier.enabled {
+            match self.safety.classifier.url.as_deref().map(url::Url::parse) {
+                Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => {}
+                _ => {
+                    return invalid(
+                        "safety.classifier.url",
+                        "required when the classifier is enabled: an http(s) URL",
+                    );
+                }
+            }
+            if self.safety.classifier.timeout_ms == 0 || self.safety.classifier.max_in_flight == 0 {
+                return invalid("safety.classifier", "timeout_ms and max_in_flight must be at least 1");
+            }
+        }
+        if let Err(e) =
+            crate::safety::red_flag::Detector::new(&self.safety.red_flag.phrases, &self.safety.red_flag.benign)
+        {
+            return Err(ConfigError::Invalid {
+                key: "safety.red_flag",
+                why: e.to_string(),
+            });
         }
         if self.audit.checkpoint_every == 0 {
             return invalid("audit.checkpoint_every", "must be at least 1");

@@ -15,7 +15,8 @@
 //! - [`audit`]: the hash-chained HIPAA audit log, checkpoints, verification.
 //! - [`clock`]: injectable wall clock.
 //! - [`tools`]: the agent's tools behind the verification gate; the built-in EHR.
-//! - [`safety`]: the deterministic red-flag matcher (911 / 988).
+//! - [`safety`]: red-flag detection (911 / 988), the fixed scripts, the optional classifier.
+//! - [`outbound`]: the HTTPS client for outbound peers (FHIR, classifier).
 //! - [`domain`]: validated patient identifiers (name, birth date, phone) that redact themselves.
 //! - `testkit` (feature): fake realtime peer, Twilio caller, log capture, simulator.
 //!
@@ -38,6 +39,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod os;
+pub mod outbound;
 pub mod realtime;
 pub mod recording;
 pub mod review;

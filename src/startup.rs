@@ -78,6 +78,7 @@ impl Application {
         }
         let disclosure = Prompt::disclosure(&settings.call.disclosure_text, settings.call.disclosure_wav.as_deref())
             .context("rendering the recording disclosure")?;
+        let safety = crate::safety::Safety::build(&settings).context("setting up red-flag detection")?;
         let db = storage::open_database(&settings)
             .await
             .context("opening the database")?;
@@ -140,6 +141,7 @@ impl Application {
                 ehr,
                 clock,
                 disclosure: Arc::new(disclosure),
+                safety,
                 db,
                 audit,
                 blobs,

@@ -1,8 +1,10 @@
-//! Pre-rendered prompts: the recording disclosure every call opens with.
+//! Pre-rendered prompts: the recording disclosure every call opens with, and the red-flag scripts.
 //!
-//! The disclosure must play before any agent turn, while the upstream is still connecting, so it
-//! cannot come from the model. It is rendered once at start-up from a WAV (the built-in rendering
-//! of the default text, or a clinic's own file) into the formats the transports need.
+//! These must play whatever the model does (the disclosure before any agent turn, while the
+//! upstream is still connecting; a 911 script even if the model ignores it), so they cannot come
+//! from the model. Each is rendered once at start-up from a WAV (a built-in rendering, or a
+//! clinic's own file) into the formats the transports need. The built-in WAVs are made by
+//! `assets/render.sh` (espeak-ng).
 
 use std::path::Path;
 
@@ -39,11 +41,21 @@ impl Prompt {
     /// # Errors
     /// An unreadable or non-mono-16-bit file.
     pub fn disclosure(text: &str, wav: Option<&Path>) -> Result<Prompt, AssetError> {
-        let reader = match wav {
-            Some(path) => read(hound::WavReader::open(path)?)?,
-            None => read(hound::WavReader::new(std::io::Cursor::new(BUILTIN_DISCLOSURE_WAV))?)?,
-        };
-        let (samples, rate) = reader;
+        match wav {
+            Some(path) => Prompt::render(text, read(hound::WavReader::open(path)?)?),
+            None => Prompt::builtin(text, BUILTIN_DISCLOSURE_WAV),
+        }
+    }
+
+    /// Render a WAV compiled into the binary.
+    ///
+    /// # Errors
+    /// A malformed or non-mono-16-bit WAV.
+    pub fn builtin(text: &str, wav: &[u8]) -> Result<Prompt, AssetError> {
+        Prompt::render(text, read(hound::WavReader::new(std::io::Cursor::new(wav))?)?)
+    }
+
+    fn render(text: &str, (samples, rate): (Vec<f32>, u32)) -> Result<Prompt, AssetError> {
         let at_8k = resample::resample_clip(&samples, rate, 8000)?;
         let at_24k = resample::resample_clip(&samples, rate, 24000)?;
         let mut mulaw_8k = Vec::with_capacity(at_8k.len());

@@ -66,6 +66,8 @@ pub struct CallDeps {
     pub registry: Arc<CallRegistry>,
     pub clock: SharedClock,
     pub disclosure: Arc<Prompt>,
+    /// The red-flag detector, the scripts the server plays, the optional classifier.
+    pub safety: crate::safety::Safety,
     pub db: Db,
     /// The clinic's records and schedule (built-in store or FHIR), chosen by configuration.
     pub ehr: crate::tools::ehr::Ehr,

@@ -756,8 +756,8 @@ impl Session {
             ServerEvent::InputTranscript { item_id, transcript } => {
                 // The deterministic matcher runs on every caller transcript, beside the model's own
                 // flag_emergency: a caller cannot talk the server out of it.
-                if let Some(flag) = crate::safety::red_flag::check(&transcript) {
-                    self.escalate(flag, "transcript").await?;
+                for category in crate::safety::red_flag::check(&transcript).flags() {
+                    self.escalate(category, "transcript").await?;
                 }
                 let at_ms = self.item_starts.remove(&item_id);
                 self.show_transcript(TranscriptSpeaker::Caller, &transcript).await?;
@@ -868,10 +868,7 @@ impl Session {
                 self.send_upstream(events::function_output(&result.call_id, &result.output))
                     .await?;
                 return self
-                    .escalate(
-                        crate::safety::red_flag::RedFlag::Emergency911(crate::safety::red_flag::Category::Unconscious),
-                        "model",
-                    )
+                    .escalate(crate::safety::red_flag::Category::ReportedEmergency, "model")
                     .await;
             }
             crate::tools::Effect::None => {}
@@ -887,11 +884,15 @@ impl Session {
     /// A red flag (from the server's matcher or the model's `flag_emergency`): stop what is playing,
     /// cancel a response in flight, have the model read the fixed script with no tools, and from now
     /// on refuse every tool. Audited.
-    async fn escalate(&mut self, flag: crate::safety::red_flag::RedFlag, source: &'static str) -> Result<(), Outcome> {
-        use crate::safety::red_flag::RedFlag;
-        let (script, kind) = match flag {
-            RedFlag::SelfHarm988 => (SCRIPT_988, "self_harm_988"),
-            RedFlag::Emergency911(_) => (SCRIPT_911, "emergency_911"),
+    async fn escalate(
+        &mut self,
+        category: crate::safety::red_flag::Category,
+        source: &'static str,
+    ) -> Result<(), Outcome> {
+        use crate::safety::red_flag::Script;
+        let (script, kind) = match category.script() {
+            Script::Crisis988 => (SCRIPT_988, "self_harm_988"),
+            Script::Emergency911 => (SCRIPT_911, "emergency_911"),
         };
         // Each script plays once; a later self-harm flag after a 911 flag still gets the 988 script.
         if self.escalations.contains(&kind) || (self.state.emergency && kind == "emergency_911") {

@@ -21,6 +21,10 @@ use crate::realtime::client::{InMemoryUpstream, UpstreamHandle};
 use crate::realtime::events::AudioFormat;
 use crate::transport::{CallerCommand, CallerEvent};
 
+/// The μ-law byte each harness script is made of: 911 English, 988 English, 911 Spanish, 988
+/// Spanish (no real audio is one constant byte, so a match is unambiguous).
+pub const SCRIPT_BYTES: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+
 /// The caller's and upstream's ends of one running session.
 #[derive(Debug)]
 pub struct SessionHarness {
@@ -83,6 +87,31 @@ impl SessionHarness {
             mulaw_8k: vec![0x55; 800],
             pcm_24k: vec![0; 2400],
         };
+        // Short scripts, each a different constant byte, so a test can tell which one played.
+        let script = |byte: u8, text: &str| Prompt {
+            text: text.into(),
+            mulaw_8k: vec![byte; 1600],
+            pcm_24k: vec![i16::from(byte); 4800],
+        };
+        use crate::safety::red_flag::{Language, Script};
+        use crate::safety::script::text;
+        let scripts = crate::safety::script::Scripts::from_prompts([
+            script(SCRIPT_BYTES[0], text(Script::Emergency911, Language::English)),
+            script(SCRIPT_BYTES[1], text(Script::Crisis988, Language::English)),
+            script(SCRIPT_BYTES[2], text(Script::Emergency911, Language::Spanish)),
+            script(SCRIPT_BYTES[3], text(Script::Crisis988, Language::Spanish)),
+        ]);
+        let safety = crate::safety::Safety {
+            detector: Arc::new(
+                crate::safety::red_flag::Detector::new(
+                    &settings.safety.red_flag.phrases,
+                    &settings.safety.red_flag.benign,
+                )
+                .map_err(err)?,
+            ),
+            scripts: Arc::new(scripts),
+            classifier: None,
+        };
         let deps = CallDeps {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
@@ -93,6 +122,7 @@ impl SessionHarness {
             )),
             clock,
             disclosure: Arc::new(disclosure),
+            safety,
             db,
             audit,
             local_blobs: blobs.clone(),

@@ -32,10 +32,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LOCATION};
 use hyper::{Method, Request, StatusCode};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use secrecy::{ExposeSecret, SecretString};
@@ -115,7 +111,7 @@ type NowFn = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 #[derive(Clone)]
 pub struct FhirEhr {
     /// Pooled HTTP/1.1 client; HTTPS through rustls with the `ring` provider and the OS roots.
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::outbound::HttpsClient,
     /// The configured base URL, always ending in `/` so `join` appends instead of replacing.
     base: Url,
     /// Per-request deadline ([`FhirSettings::timeout_ms`]).
@@ -243,26 +239,10 @@ impl FhirEhr {
             tracing::error!("ehr.fhir.default_time_zone is not a known IANA time zone");
             EhrError::Unavailable
         })?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone())
-        {
-            Ok(builder) => builder,
-            Err(_) if base.scheme() == "http" => {
-                // Plain-HTTP base (tests, a sidecar): TLS is never used, so no roots are needed.
-                let config = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|_| EhrError::Unavailable)?
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth();
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
-            }
-            Err(_) => {
-                tracing::error!("no TLS root certificates found for the https FHIR base URL");
-                return Err(EhrError::Unavailable);
-            }
-        };
-        let connector = builder.https_or_http().enable_http1().build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = crate::outbound::client_for(base.scheme()).map_err(|e| {
+            tracing::error!(error.message = %e, "no HTTP client for the FHIR base URL");
+            EhrError::Unavailable
+        })?;
         Ok(FhirEhr {
             client,
             base,
