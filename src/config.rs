@@ -113,6 +113,8 @@ pub struct SafetySettings {
     /// After a red-flag script on a phone call with a staff line, offer to connect the caller to
     /// staff (the model may then use `transfer_to_staff`, the one tool left open).
     pub offer_transfer: bool,
+    /// A folder of the four script recordings replacing the built-in ones (see `safety::script`).
+    pub scripts_dir: Option<std::path::PathBuf>,
 }
 
 /// A clinic's additions to the built-in red-flag knowledge (see `safety::red_flag`).

@@ -12,6 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
 
 /// All instruments, shared by the server through `AppState`.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct Metrics {
     /// Browser microphone frames the page skipped (its socket was backed up), counted by the
     /// gaps in sequence numbers.
     pub browser_frames_missing: Counter,
+    red_flags: Family<Labels2, Counter>,
+    classifier_checks: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -86,8 +89,22 @@ impl Metrics {
             "Browser microphone frames skipped by the page (sequence gaps)",
             browser_frames_missing.clone(),
         );
+        let red_flags = Family::<Labels2, Counter>::default();
+        registry.register(
+            "red_flags",
+            "Red flags raised in calls, by script (emergency_911, crisis_988) and source (transcript, model, classifier)",
+            red_flags.clone(),
+        );
+        let classifier_checks = Family::<Labels, Counter>::default();
+        registry.register(
+            "red_flag_classifier_checks",
+            "Second-opinion classifier requests, by result (clear, flagged, skipped_busy or an error kind)",
+            classifier_checks.clone(),
+        );
         Metrics {
             registry,
+            red_flags,
+            classifier_checks,
             truncation_error,
             browser_frames_missing,
             active_calls,
@@ -111,6 +128,16 @@ impl Metrics {
 
     pub fn call_ended(&self, outcome: &'static str) {
         self.calls_ended.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    pub fn red_flag(&self, script: &'static str, source: &'static str) {
+        self.red_flags
+            .get_or_create(&[("script", script), ("source", source)])
+            .inc();
+    }
+
+    pub fn classifier_check(&self, result: &'static str) {
+        self.classifier_checks.get_or_create(&[("result", result)]).inc();
     }
 
     /// Prometheus text exposition.

@@ -42,9 +42,17 @@ impl Prompt {
     /// An unreadable or non-mono-16-bit file.
     pub fn disclosure(text: &str, wav: Option<&Path>) -> Result<Prompt, AssetError> {
         match wav {
-            Some(path) => Prompt::render(text, read(hound::WavReader::open(path)?)?),
+            Some(path) => Prompt::load(text, path),
             None => Prompt::builtin(text, BUILTIN_DISCLOSURE_WAV),
         }
+    }
+
+    /// Load a WAV file and render it.
+    ///
+    /// # Errors
+    /// An unreadable or non-mono-16-bit file.
+    pub fn load(text: &str, path: &Path) -> Result<Prompt, AssetError> {
+        Prompt::render(text, read(hound::WavReader::open(path)?)?)
     }
 
     /// Render a WAV compiled into the binary.

@@ -30,22 +30,21 @@ use crate::realtime::client::{UpstreamClosed, UpstreamError, UpstreamEvent, Upst
 use crate::realtime::events::{self, AudioFormat, ServerEvent};
 use crate::recording::recorder::{AuditPosition, ToolCallEntry, TranscriptSegment, TruncationEntry};
 use crate::recording::{AudioChunk, Leg, ManifestInput, RecorderHandle};
+use crate::safety::red_flag::{Category, Language, Script};
 use crate::transport::{
     AgentState, CallerAudio, CallerCommand, CallerEvent, TranscriptSpeaker, TranscriptText, TransportError,
 };
 
-/// Read verbatim on a 911 red flag.
-pub const SCRIPT_911: &str = "This sounds like it could be an emergency. Please hang up and call 9 1 1 now, or go to the nearest emergency room.";
-/// Read verbatim on a self-harm red flag.
-pub const SCRIPT_988: &str = "I'm really glad you told me. Please call or text 9 8 8 now to reach the Suicide and Crisis \
-                              Lifeline. If you are in immediate danger, call 9 1 1.";
-
 /// Name of the mark sent after the disclosure; its echo proves the caller heard all of it.
 pub const DISCLOSURE_MARK: &str = "disclosure";
 
-/// Disclosure audio is sent in chunks of one second: few messages, and both Twilio and the page
-/// accept any payload length.
-const DISCLOSURE_CHUNK_MS: usize = 1000;
+/// Prefix of the mark sent after a red-flag script (`safety-1`, `safety-2`): its echo means the
+/// caller heard the whole script, and only then may the model speak again.
+pub const SAFETY_MARK_PREFIX: &str = "safety-";
+
+/// Server prompts (disclosure, safety scripts) are sent in chunks of one second: few messages,
+/// and both Twilio and the page accept any payload length.
+const PROMPT_CHUNK_MS: usize = 1000;
 
 /// Most agent audio held while the disclosure plays (60 s); beyond it the oldest is dropped with a
 /// warning rather than growing without bound.
@@ -162,8 +161,8 @@ pub fn decode_leg(format: AudioFormat, bytes: &[u8], out: &mut Vec<i16>) {
     }
 }
 
-/// The disclosure prompt in a leg's format, as bytes on the wire.
-fn disclosure_bytes(format: AudioFormat, prompt: &crate::audio::asset::Prompt) -> std::borrow::Cow<'_, [u8]> {
+/// A server prompt (disclosure, safety script) in a leg's format, as bytes on the wire.
+fn prompt_bytes(format: AudioFormat, prompt: &crate::audio::asset::Prompt) -> std::borrow::Cow<'_, [u8]> {
     match format {
         AudioFormat::Pcmu => std::borrow::Cow::Borrowed(&prompt.mulaw_8k),
         AudioFormat::Pcm24k => std::borrow::Cow::Owned(prompt.pcm_24k.iter().flat_map(|s| s.to_le_bytes()).collect()),
@@ -329,8 +328,22 @@ pub struct Session {
     tool_log: Vec<ToolCallEntry>,
     /// The caller asked for staff and a staff line exists: end the stream once the agent has said so.
     transfer_pending: bool,
-    /// Red-flag scripts already played in this call.
-    escalations: Vec<&'static str>,
+    /// Red-flag scripts already played in this call (each plays once).
+    escalations: Vec<Script>,
+    /// Raised with the first red flag; shared with this call's tool tasks.
+    red_flag: crate::safety::RedFlagLatch,
+    /// A safety script is playing at the caller: the mark that ends it. Until it echoes, the script
+    /// is never cleared by a barge-in and the model does not speak over it.
+    safety_playing: Option<String>,
+    /// Scripts played so far (numbers the safety marks).
+    safety_marks_sent: u32,
+    /// The language of the caller's latest transcript (the script is played in it).
+    caller_language: Language,
+    /// Second-opinion classifier requests in flight (only ever add a flag).
+    second_opinions: tokio::task::JoinSet<(
+        Language,
+        Result<Option<Category>, crate::safety::classifier::ClassifierError>,
+    )>,
     /// The webhook's caller ID (stands in for an unspoken phone during verification, never alone).
     caller_id: Option<crate::domain::PhoneNumber>,
     /// Media-clock start (ms) of conversation items whose transcript has not arrived yet.
@@ -403,6 +416,11 @@ impl Session {
             tool_log: Vec::new(),
             transfer_pending: false,
             escalations: Vec::new(),
+            red_flag: crate::safety::RedFlagLatch::default(),
+            safety_playing: None,
+            safety_marks_sent: 0,
+            caller_language: Language::English,
+            second_opinions: tokio::task::JoinSet::new(),
             item_starts: std::collections::HashMap::new(),
             caller_id: None,
             end_at: None,
@@ -431,18 +449,10 @@ impl Session {
 
     async fn play_disclosure(&mut self) -> Result<(), Outcome> {
         let prompt = self.deps.disclosure.clone();
-        let audio = disclosure_bytes(self.format, &prompt);
-        let bytes_per_sample = if self.format == AudioFormat::Pcmu { 1 } else { 2 };
-        let chunk = DISCLOSURE_CHUNK_MS * self.clock.samples_per_ms() as usize * bytes_per_sample;
-        for part in audio.chunks(chunk) {
-            self.send_caller(CallerCommand::Audio {
-                b64: B64.encode(part),
-                origin: None,
-            })
-            .await?;
-        }
+        let audio = prompt_bytes(self.format, &prompt);
+        self.send_prompt(&audio).await?;
         self.send_caller(CallerCommand::Mark(DISCLOSURE_MARK.into())).await?;
-        let mut samples = Vec::with_capacity(audio.len() / bytes_per_sample);
+        let mut samples = Vec::with_capacity(audio.len());
         decode_leg(self.format, &audio, &mut samples);
         self.agent_samples_sent += samples.len() as u64;
         // Agent audio is placed after the disclosure on the media clock.
@@ -460,6 +470,20 @@ impl Session {
             text: prompt.text.clone(),
             at_ms: Some(0),
         });
+        Ok(())
+    }
+
+    /// Send a server prompt's audio to the caller in [`PROMPT_CHUNK_MS`] messages.
+    async fn send_prompt(&mut self, audio: &[u8]) -> Result<(), Outcome> {
+        let bytes_per_sample = if self.format == AudioFormat::Pcmu { 1 } else { 2 };
+        let chunk = PROMPT_CHUNK_MS * self.clock.samples_per_ms() as usize * bytes_per_sample;
+        for part in audio.chunks(chunk) {
+            self.send_caller(CallerCommand::Audio {
+                b64: B64.encode(part),
+                origin: None,
+            })
+            .await?;
+        }
         Ok(())
     }
 
@@ -497,6 +521,7 @@ impl Session {
                     UpstreamStep::Event(None) => Err(self.upstream_lost(UpstreamClosed::Dropped)),
                 },
                 Some(joined) = self.tools.join_next(), if !self.tools.is_empty() => self.on_tool_done(joined).await,
+                Some(joined) = self.second_opinions.join_next(), if !self.second_opinions.is_empty() => self.on_second_opinion(joined).await,
                 () = &mut timer => self.on_deadline().await,
                 () = &mut cancelled => Err(Outcome::Shutdown),
             };
@@ -675,6 +700,9 @@ impl Session {
             }
             return Ok(());
         }
+        if self.safety_playing.as_deref() == Some(name) {
+            return self.on_script_played().await;
+        }
         match self.playout.mark_echoed(name, Instant::now()) {
             MarkOutcome::Played { .. } => {
                 if !self.playout.is_playing() && self.tools.is_empty() {
@@ -695,6 +723,13 @@ impl Session {
                 delta,
             } => {
                 if self.state.is_cancelled(&response_id) {
+                    return Ok(());
+                }
+                if self.safety_playing.is_some() {
+                    // Nothing is said over a safety script.
+                    if self.state.cancel(&response_id) {
+                        self.send_upstream(events::cancel(&response_id)).await?;
+                    }
                     return Ok(());
                 }
                 let Ok(bytes) = B64.decode(delta.as_bytes()) else {
@@ -754,11 +789,14 @@ impl Session {
                     + Duration::from_secs(self.deps.settings.call.idle_prompt_after_secs);
             }
             ServerEvent::InputTranscript { item_id, transcript } => {
-                // The deterministic matcher runs on every caller transcript, beside the model's own
+                // The deterministic detector runs on every caller transcript, beside the model's own
                 // flag_emergency: a caller cannot talk the server out of it.
-                for category in crate::safety::red_flag::check(&transcript).flags() {
+                let assessment = self.deps.safety.detector.assess(&transcript);
+                self.caller_language = assessment.language;
+                for category in assessment.flags() {
                     self.escalate(category, "transcript").await?;
                 }
+                self.ask_second_opinion(&transcript);
                 let at_ms = self.item_starts.remove(&item_id);
                 self.show_transcript(TranscriptSpeaker::Caller, &transcript).await?;
                 self.state.log.push(LogEntry {
@@ -823,10 +861,9 @@ impl Session {
             call_id: self.id.to_string(),
             verified: self.state.verified_patient().cloned(),
             attempts: self.state.verification_failures,
-            emergency: self.state.emergency,
+            red_flag: self.red_flag.clone(),
             caller_id: self.caller_id.clone(),
-            // Only a phone call can be bridged to the staff line.
-            can_transfer: self.call_sid.is_some() && self.deps.settings.twilio.staff_number.is_some(),
+            can_transfer: self.can_transfer(),
         };
         self.tools.spawn(crate::tools::run(
             ctx,
@@ -864,12 +901,10 @@ impl Session {
             }
             crate::tools::Effect::VerificationFailed => self.state.verification_failures += 1,
             crate::tools::Effect::TransferToStaff => self.transfer_pending = true,
-            crate::tools::Effect::Emergency => {
+            crate::tools::Effect::Emergency(category) => {
                 self.send_upstream(events::function_output(&result.call_id, &result.output))
                     .await?;
-                return self
-                    .escalate(crate::safety::red_flag::Category::ReportedEmergency, "model")
-                    .await;
+                return self.escalate(category, "model").await;
             }
             crate::tools::Effect::None => {}
         }
@@ -878,30 +913,36 @@ impl Session {
         }
         self.send_upstream(events::function_output(&result.call_id, &result.output))
             .await?;
+        if self.safety_playing.is_some() {
+            // The model answers once the script has played (or when the caller speaks again).
+            return Ok(());
+        }
         self.request_response(events::response_create(None, false)).await
     }
 
-    /// A red flag (from the server's matcher or the model's `flag_emergency`): stop what is playing,
-    /// cancel a response in flight, have the model read the fixed script with no tools, and from now
-    /// on refuse every tool. Audited.
-    async fn escalate(
-        &mut self,
-        category: crate::safety::red_flag::Category,
-        source: &'static str,
-    ) -> Result<(), Outcome> {
-        use crate::safety::red_flag::Script;
-        let (script, kind) = match category.script() {
-            Script::Crisis988 => (SCRIPT_988, "self_harm_988"),
-            Script::Emergency911 => (SCRIPT_911, "emergency_911"),
-        };
-        // Each script plays once; a later self-harm flag after a 911 flag still gets the 988 script.
-        if self.escalations.contains(&kind) || (self.state.emergency && kind == "emergency_911") {
+    /// A red flag (from the server's detector, the model's `flag_emergency` or the second-opinion
+    /// classifier): the server itself says the fixed script, at once and in the caller's language.
+    ///
+    /// What is playing is cleared and the response in flight cancelled; the pre-rendered script is
+    /// sent to the caller and recorded on the agent leg; the model is told what was said and put in
+    /// safety mode; every tool but a transfer or another flag refuses from now on, a write already
+    /// under way included. Audited with the category only, never the words. Each script plays once
+    /// per call; a crisis heard after an emergency still gets its own script, queued after it.
+    async fn escalate(&mut self, category: Category, source: &'static str) -> Result<(), Outcome> {
+        let script = category.script();
+        if self.escalations.contains(&script) {
             return Ok(());
         }
-        self.escalations.push(kind);
+        self.escalations.push(script);
         self.state.emergency = true;
-        tracing::warn!(call_id = %self.id, kind, source, "red flag: emergency script");
-        if self.playout.is_playing() {
+        self.red_flag.raise();
+        let script_label = match script {
+            Script::Emergency911 => "emergency_911",
+            Script::Crisis988 => "crisis_988",
+        };
+        tracing::warn!(call_id = %self.id, script = script_label, category = category.id(), source, "red flag: playing the safety script");
+        self.deps.metrics.red_flag(script_label, source);
+        if self.safety_playing.is_none() && self.playout.is_playing() {
             self.send_caller(CallerCommand::Clear).await?;
             if let Some(cut) = self.playout.clear(Instant::now(), self.clock.caller_now()) {
                 self.record(AudioChunk::CutAgent {
@@ -910,31 +951,155 @@ impl Session {
                 .await;
             }
         }
+        // No queued reply may follow, and the one in flight stops.
         if let Some(id) = self.state.active_response().map(str::to_owned)
             && self.state.cancel(&id)
         {
             self.send_upstream(events::cancel(&id)).await?;
         }
+        self.state.force_next_response();
+        self.held_agent.clear();
+        self.held_agent_samples = 0;
+        self.play_script(script).await?;
         let event = AuditEvent {
             actor: Actor::Agent {
                 call_id: self.id.to_string(),
             },
-            action: "emergency.escalated".into(),
+            action: "safety.red_flag".into(),
             call_id: Some(self.id.to_string()),
             patient: self.state.verified_patient().map(|p| p.phi_ref().clone()),
             reason: Some(format!("red flag from {source}")),
             outcome: AuditOutcome::Success,
-            details: serde_json::json!({"kind": kind, "source": source}),
+            details: serde_json::json!({
+                "script": script_label,
+                "category": category.id(),
+                "source": source,
+                "language": self.caller_language.tag(),
+            }),
             at_ms: self.deps.clock.now_unix_ms(),
         };
         if let Err(e) = self.deps.audit.append_or_spool(&event).await {
-            tracing::error!(call_id = %self.id, error.message = %e, "emergency audit record could not be stored");
+            tracing::error!(call_id = %self.id, error.message = %e, "red-flag audit record could not be stored");
         }
-        let instructions = format!("Say exactly this, word for word, and nothing else: \"{script}\"");
-        // The script must play now, not after a queued request.
-        self.state.force_next_response();
-        self.request_response(events::response_create(Some(&instructions), true))
-            .await
+        let text = crate::safety::script::text(script, self.caller_language);
+        self.send_upstream(events::assistant_said(text)).await?;
+        let instructions = format!(
+            "{}\n\n{}",
+            crate::safety::script::model_instructions(script, self.can_transfer()),
+            self.deps.settings.realtime.instructions
+        );
+        self.send_upstream(events::instructions_update(&instructions)).await
+    }
+
+    /// Send the pre-rendered script to the caller after whatever is queued, with a mark after it,
+    /// record it on the agent leg where it plays, and put it in the call log.
+    async fn play_script(&mut self, script: Script) -> Result<(), Outcome> {
+        let prompt = self.deps.safety.scripts.get(script, self.caller_language).clone();
+        let audio = prompt_bytes(self.format, &prompt);
+        let mut samples = Vec::with_capacity(audio.len());
+        decode_leg(self.format, &audio, &mut samples);
+        let start = self.playout.queued_end().max(self.clock.caller_now());
+        self.send_prompt(&audio).await?;
+        self.safety_marks_sent += 1;
+        let mark = format!("{SAFETY_MARK_PREFIX}{}", self.safety_marks_sent);
+        self.send_caller(CallerCommand::Mark(mark.clone())).await?;
+        self.safety_playing = Some(mark);
+        let len = samples.len() as u64;
+        self.agent_samples_sent += len;
+        self.playout.reserve(start + len);
+        self.show_state(AgentState::Speaking).await?;
+        self.record(AudioChunk::Audio {
+            leg: Leg::Agent,
+            sample_index: start,
+            samples,
+        })
+        .await;
+        let at_ms = start / self.clock.samples_per_ms();
+        self.show_transcript(TranscriptSpeaker::Agent, &prompt.text).await?;
+        self.state.log.push(LogEntry {
+            generation: 0,
+            item_id: None,
+            speaker: Speaker::System,
+            text: prompt.text.clone(),
+            at_ms: Some(at_ms),
+        });
+        // The caller gets their idle time after the script, not during it.
+        self.idle_stage = IdleStage::Waiting;
+        self.idle_deadline = Instant::now()
+            + Duration::from_millis(len / self.clock.samples_per_ms())
+            + Duration::from_secs(self.deps.settings.call.idle_prompt_after_secs);
+        Ok(())
+    }
+
+    /// The caller heard the whole script: the model may speak again, and where a transfer is
+    /// possible and configured, it offers one at once.
+    async fn on_script_played(&mut self) -> Result<(), Outcome> {
+        self.safety_playing = None;
+        tracing::info!(call_id = %self.id, "safety script played in full");
+        if self.deps.settings.safety.offer_transfer && self.can_transfer() {
+            return self
+                .request_response(events::response_create(
+                    Some(crate::safety::script::OFFER_TRANSFER),
+                    false,
+                ))
+                .await;
+        }
+        self.show_state(AgentState::Listening).await
+    }
+
+    /// Only a phone call can be bridged to the staff line.
+    fn can_transfer(&self) -> bool {
+        self.call_sid.is_some() && self.deps.settings.twilio.staff_number.is_some()
+    }
+
+    /// Ask the configured classifier about a final transcript, in the background. Skipped (and
+    /// counted) when this call already has its limit in flight: the deterministic path never
+    /// waits for it.
+    fn ask_second_opinion(&mut self, transcript: &str) {
+        let Some(classifier) = self.deps.safety.classifier.clone() else {
+            return;
+        };
+        if self.second_opinions.len() >= classifier.max_in_flight {
+            self.deps.metrics.classifier_check("skipped_busy");
+            return;
+        }
+        let transcript = transcript.to_owned();
+        let language = self.caller_language;
+        self.second_opinions
+            .spawn(async move { (language, classifier.classify(&transcript).await) });
+    }
+
+    /// A second opinion came back: it can add a flag, never take one away.
+    async fn on_second_opinion(
+        &mut self,
+        joined: Result<
+            (
+                Language,
+                Result<Option<Category>, crate::safety::classifier::ClassifierError>,
+            ),
+            tokio::task::JoinError,
+        >,
+    ) -> Result<(), Outcome> {
+        let Ok((language, answer)) = joined else {
+            self.deps.metrics.classifier_check("task_failed");
+            return Ok(());
+        };
+        match answer {
+            Ok(Some(category)) => {
+                self.deps.metrics.classifier_check("flagged");
+                self.caller_language = language;
+                self.escalate(category, "classifier").await
+            }
+            Ok(None) => {
+                self.deps.metrics.classifier_check("clear");
+                Ok(())
+            }
+            Err(e) => {
+                self.deps.metrics.classifier_check(e.kind());
+                tracing::warn!(call_id = %self.id, error.kind = e.kind(), "red-flag classifier gave no answer; the detector's verdict stands");
+                Ok(())
+            }
+        }
     }
 
     fn hold_agent(&mut self, held: HeldAudio) {
@@ -996,7 +1161,7 @@ impl Session {
             // The disclosure is never cut: drop held agent audio instead.
             self.held_agent.clear();
             self.held_agent_samples = 0;
-        } else if self.playout.is_playing() {
+        } else if self.playout.is_playing() && self.safety_playing.is_none() {
             self.barge_ins += 1;
             self.send_caller(CallerCommand::Clear).await?;
             let queued_end = self.playout.queued_end();

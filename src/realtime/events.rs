@@ -1,9 +1,11 @@
 //! Realtime events: server events parsed at the edge, client events rendered to text frames.
 
 use async_openai::types::realtime::{
-    RealtimeClientEvent, RealtimeClientEventConversationItemCreate, RealtimeClientEventConversationItemTruncate,
+    AssistantMessageContent, AssistantMessageContentOutputText, RealtimeClientEvent,
+    RealtimeClientEventConversationItemCreate, RealtimeClientEventConversationItemTruncate,
     RealtimeClientEventInputAudioBufferAppend, RealtimeClientEventResponseCancel, RealtimeConversationItem,
-    RealtimeConversationItemFunctionCallOutput,
+    RealtimeConversationItemFunctionCallOutput, RealtimeConversationItemMessage,
+    RealtimeConversationItemMessageAssistant,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -289,6 +291,33 @@ pub fn function_output(call_id: &str, output: &str) -> String {
                 object: None,
                 status: "completed".into(),
             }),
+        },
+    ))
+}
+
+/// `session.update` replacing only the instructions (GA: only fields present change; `type` is
+/// required in every update).
+pub fn instructions_update(instructions: &str) -> String {
+    json!({"type": "session.update", "session": {"type": "realtime", "instructions": instructions}}).to_string()
+}
+
+/// `conversation.item.create` of an assistant text message: tells the model what the server itself
+/// said to the caller (a fixed safety script), so its next reply follows on from it.
+pub fn assistant_said(text: &str) -> String {
+    render(RealtimeClientEvent::ConversationItemCreate(
+        RealtimeClientEventConversationItemCreate {
+            event_id: None,
+            previous_item_id: None,
+            item: RealtimeConversationItem::Message(RealtimeConversationItemMessage::Assistant(
+                RealtimeConversationItemMessageAssistant {
+                    content: vec![AssistantMessageContent::OutputText(AssistantMessageContentOutputText {
+                        text: text.to_owned(),
+                    })],
+                    id: None,
+                    object: None,
+                    status: None,
+                },
+            )),
         },
     ))
 }

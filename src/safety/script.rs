@@ -38,6 +38,34 @@ pub fn text(script: Script, language: Language) -> &'static str {
     }
 }
 
+/// What the model is told once the server has played a script: the session's instructions for the
+/// rest of the call. The model is the one that answers the caller afterwards, so it must not drift
+/// back into booking (the tools refuse anyway) nor contradict what was said.
+pub fn model_instructions(script: Script, can_transfer: bool) -> String {
+    let (number, reason) = match script {
+        Script::Emergency911 => ("9 1 1", "a possible medical emergency"),
+        Script::Crisis988 => (
+            "9 8 8 (or 9 1 1 if they are in immediate danger)",
+            "thoughts of suicide, self-harm or harming someone",
+        ),
+    };
+    let transfer = if can_transfer {
+        " You may offer to transfer them to clinic staff; if they accept, call transfer_to_staff."
+    } else {
+        ""
+    };
+    format!(
+        "SAFETY MODE. The caller described {reason}, and the server has already told them, in their language, \
+         to call {number} now. For the rest of this call: do not book, change or look up appointments and do not \
+         give medical advice or a diagnosis. Answer in the caller's language, in one or two short, calm sentences, \
+         and each time urge them to call {number} now.{transfer}"
+    )
+}
+
+/// The one reply the model is asked for right after a script when a transfer is possible.
+pub const OFFER_TRANSFER: &str = "In one short sentence, in the caller's language, offer to transfer them to clinic staff \
+                                  now, while they call for help.";
+
 /// The four scripts, rendered for every transport.
 #[derive(Debug, Clone)]
 pub struct Scripts {
@@ -58,6 +86,30 @@ impl Scripts {
                 render(Script::Crisis988, Language::English, WAV_988_EN)?,
                 render(Script::Emergency911, Language::Spanish, WAV_911_ES)?,
                 render(Script::Crisis988, Language::Spanish, WAV_988_ES)?,
+            ],
+        })
+    }
+
+    /// The four recordings in `dir` (`script-911-en.wav`, `script-988-en.wav`, `script-911-es.wav`,
+    /// `script-988-es.wav`), which must say the built-in words.
+    ///
+    /// # Errors
+    /// A missing, unreadable or non-mono-16-bit file (the server does not start with part of a set).
+    pub fn from_dir(dir: &std::path::Path) -> Result<Scripts, AssetError> {
+        let load = |script: Script, language: Language| {
+            let number = match script {
+                Script::Emergency911 => "911",
+                Script::Crisis988 => "988",
+            };
+            let path = dir.join(format!("script-{number}-{}.wav", language.tag()));
+            Prompt::load(text(script, language), &path)
+        };
+        Ok(Scripts {
+            prompts: [
+                load(Script::Emergency911, Language::English)?,
+                load(Script::Crisis988, Language::English)?,
+                load(Script::Emergency911, Language::Spanish)?,
+                load(Script::Crisis988, Language::Spanish)?,
             ],
         })
     }

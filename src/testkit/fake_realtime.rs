@@ -1031,6 +1031,15 @@ impl SessionState {
                 event_id,
             );
         }
+        if let Some(violation) = message_violation(item) {
+            return self.reject(
+                ids,
+                "invalid_value",
+                "Invalid value for 'item.content': content type does not match the message role.",
+                violation,
+                event_id,
+            );
+        }
         let mut item = item.clone();
         let id = match item.get("id").and_then(Value::as_str) {
             Some(id) => id.to_owned(),
@@ -1196,6 +1205,29 @@ impl SessionState {
             "metadata": null
         })
     }
+}
+
+/// A `message` item a GA server would refuse: each role takes its own content part types (user:
+/// `input_text`/`input_audio`/`input_image`; assistant: `output_text`/`output_audio`; system:
+/// `input_text`). Other item types are not checked here.
+fn message_violation(item: &serde_json::Map<String, Value>) -> Option<String> {
+    if item.get("type").and_then(Value::as_str) != Some("message") {
+        return None;
+    }
+    let role = item.get("role").and_then(Value::as_str).unwrap_or_default();
+    let allowed: &[&str] = match role {
+        "user" => &["input_text", "input_audio", "input_image"],
+        "assistant" => &["output_text", "output_audio"],
+        "system" => &["input_text"],
+        other => return Some(format!("message item with role {other:?}")),
+    };
+    let Some(parts) = item.get("content").and_then(Value::as_array) else {
+        return Some(format!("{role} message without a content array"));
+    };
+    parts.iter().find_map(|part| {
+        let ty = part.get("type").and_then(Value::as_str).unwrap_or_default();
+        (!allowed.contains(&ty)).then(|| format!("{role} message with a {ty:?} content part"))
+    })
 }
 
 /// Applies a `session.update`: top-level fields replace; `audio.input` / `audio.output` are merged

@@ -78,7 +78,7 @@ pub struct SimulationReport {
     pub heard_at_barge_in_ms: Option<i64>,
     /// Each tool the agent called and the server's answer (`ok` and `say`).
     pub tools: Vec<(String, serde_json::Value)>,
-    /// The server's emergency script was requested (`tool_choice: none`).
+    /// The server played its red-flag script and the caller heard all of it.
     pub emergency_script: bool,
 }
 
@@ -606,31 +606,39 @@ impl Script<'_> {
                     .await?;
             }
             Scenario::Emergency => {
-                self.caller_says("I have crushing chest pain and I can't breathe.")
+                // Mid-booking, the caller describes stroke signs without the word.
+                self.caller_says("I'd like to see a dermatologist. I'm Jane Doe, born February 14th, 1980.")
                     .await?;
-                let script = step("emergency script", async {
+                self.tool_ok("verify_patient", jane("February 14, 1980")).await?;
+                let slots = self
+                    .tool_ok("find_slots", serde_json::json!({"specialty": "dermatology"}))
+                    .await?;
+                let slot = Self::first_slot(&slots, 0)?;
+                self.caller_says("Hold on, my face feels droopy on one side and I can't lift my arm.")
+                    .await?;
+                let said = step("emergency script", async {
                     loop {
-                        let e = self.agent.wait_for("response.create").await?;
-                        if e["response"]["tool_choice"] == "none" {
-                            return Ok(e);
+                        let e = self.agent.wait_for("conversation.item.create").await?;
+                        if e["item"]["role"] == "assistant" {
+                            return Ok(e["item"]["content"][0]["text"].as_str().unwrap_or_default().to_owned());
                         }
                     }
                 })
                 .await?;
                 self.tl.line(
                     "server",
-                    "red flag in the transcript -> response.create with the fixed 911 script, tools off",
+                    "red flag in the transcript (stroke) -> plays its recorded 911 script itself, tools off",
                 );
-                let text = script["response"]["instructions"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                self.agent_says(&text).await?;
+                step("script heard", self.caller.wait_for_mark_echo("safety-1")).await?;
+                self.tl.line("caller", format!("heard in full: \"{said}\""));
                 let refused = self
-                    .tool("book_appointment", serde_json::json!({"slot": "x", "reason": "x"}))
+                    .tool(
+                        "book_appointment",
+                        serde_json::json!({"slot": slot, "reason": "skin check"}),
+                    )
                     .await?;
                 if refused["ok"] == true {
-                    bail!("a tool ran after the emergency");
+                    bail!("a booking went through after the emergency");
                 }
                 return Ok(true);
             }

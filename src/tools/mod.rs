@@ -41,6 +41,9 @@ pub mod answer {
     pub const UNAVAILABLE: &str = "Our records system is not available right now. I can take a callback request so \
                                    our staff can help you.";
     pub const EMERGENCY: &str = "This may be an emergency. Tell the caller to hang up and call 911 now.";
+    /// `flag_emergency`'s answer: the server has already played the fixed script itself.
+    pub const FLAG_RAISED: &str = "The server has just told the caller what to do in this emergency. Do not book or \
+                                   look anything up. Keep every reply short and urge them to act on it now.";
     pub const CARE_TEAM: &str = "Your care team can help with that.";
 }
 
@@ -71,8 +74,8 @@ pub enum Effect {
     Verified(PatientMatch),
     /// A failed attempt (counts toward the per-call limit).
     VerificationFailed,
-    /// The model flagged an emergency.
-    Emergency,
+    /// The model flagged an emergency (or a crisis: the category says which script).
+    Emergency(crate::safety::red_flag::Category),
     /// Transfer the caller to staff (the stream ends; Twilio dials through `/twilio/voice/next`).
     TransferToStaff,
 }
@@ -96,7 +99,9 @@ pub struct ToolContext {
     pub call_id: String,
     pub verified: Option<VerifiedPatient>,
     pub attempts: u32,
-    pub emergency: bool,
+    /// Raised once a red flag is raised in this call: every tool but the two an emergency needs
+    /// refuses, and a write already under way refuses at its commit point.
+    pub red_flag: crate::safety::RedFlagLatch,
     /// The caller ID from the webhook, when the transport knows it (never verifies alone).
     pub caller_id: Option<PhoneNumber>,
     /// A staff line exists and this call can be bridged to it (phone calls only).
@@ -127,6 +132,10 @@ pub const TOOL_NAMES: &[&str] = &[
     "transfer_to_staff",
     "flag_emergency",
 ];
+
+/// The only tools that still run once a red flag is raised: another flag (a 988 crisis after a
+/// 911 emergency still gets its own script) and the transfer to a human.
+pub const ALLOWED_AFTER_RED_FLAG: &[&str] = &["flag_emergency", "transfer_to_staff"];
 
 /// `name` if it is one of ours, else a fixed placeholder (for logs and manifests).
 pub fn loggable_name(name: &str) -> &'static str {
@@ -208,9 +217,12 @@ pub fn definitions() -> Vec<Value> {
         ),
         tool(
             "flag_emergency",
-            "The caller describes a medical emergency (for themselves or someone else).",
-            json!({"summary": s("a few words")}),
-            &[],
+            "Call at once when the caller describes a medical emergency happening now (for themselves or someone \
+             with them), or thoughts of suicide, self-harm or harming someone. The server then tells the caller \
+             what to do.",
+            json!({"kind": {"type": "string", "enum": ["emergency_911", "crisis_988"],
+                            "description": "emergency_911 for a medical emergency, crisis_988 for suicide, self-harm or harm to others"}}),
+            &["kind"],
         ),
     ]
 }
@@ -232,6 +244,34 @@ struct VerifyArgs {
     phone: Option<PhoneNumber>,
 }
 
+#[derive(Deserialize, Default)]
+struct FlagArgs {
+    #[serde(default)]
+    kind: String,
+}
+
+/// Which script the model's flag asks for. Anything but an explicit crisis — missing, misspelt or
+/// malformed arguments included — is a medical emergency: a flag is never lost to bad JSON.
+fn flag_category(arguments: &str) -> crate::safety::red_flag::Category {
+    use crate::safety::red_flag::Category;
+    match serde_json::from_str::<FlagArgs>(arguments)
+        .unwrap_or_default()
+        .kind
+        .as_str()
+    {
+        "crisis_988" => Category::ReportedCrisis,
+        _ => Category::ReportedEmergency,
+    }
+}
+
+/// A write the model asked for before the caller described an emergency refuses at its commit
+/// point once the flag is up (checked just before the EHR call).
+fn refused_by_red_flag(ctx: &ToolContext) -> Option<Answered> {
+    ctx.red_flag
+        .is_raised()
+        .then(|| Answered(say(answer::EMERGENCY), Effect::None, "refused_emergency"))
+}
+
 /// Run one tool call. Never fails: every problem becomes a scripted, PHI-free answer.
 pub async fn run(ctx: ToolContext, req: ToolRequest) -> ToolResult {
     let done = |output: String, effect: Effect, outcome: &'static str| ToolResult {
@@ -241,16 +281,19 @@ pub async fn run(ctx: ToolContext, req: ToolRequest) -> ToolResult {
         effect,
         outcome,
     };
-    if ctx.emergency && req.name != "flag_emergency" {
+    if ctx.red_flag.is_raised() && !ALLOWED_AFTER_RED_FLAG.contains(&req.name.as_str()) {
         return done(say(answer::EMERGENCY), Effect::None, "refused_emergency");
     }
     match req.name.as_str() {
         "verify_patient" => verify_patient(&ctx, &req).await.into_result(&req),
-        "flag_emergency" => done(
-            output(json!({"ok": true, "say": answer::EMERGENCY})),
-            Effect::Emergency,
-            "emergency",
-        ),
+        "flag_emergency" => {
+            let category = flag_category(&req.arguments);
+            done(
+                output(json!({"ok": true, "say": answer::FLAG_RAISED})),
+                Effect::Emergency(category),
+                "emergency",
+            )
+        }
         "request_callback" => request_callback(&ctx, &req).await.into_result(&req),
         "transfer_to_staff" => {
             if ctx.can_transfer {

@@ -381,6 +381,9 @@ struct SlotRef {
 /// `hold_slot`: keep a time for the verified caller while they decide.
 pub(super) async fn hold_slot(ctx: &ToolContext, patient: &VerifiedPatient, arguments: &str) -> Answered {
     let args: SlotRef = serde_json::from_str(arguments).unwrap_or_default();
+    if let Some(refused) = super::refused_by_red_flag(ctx) {
+        return refused;
+    }
     let result = within(
         ctx,
         ctx.deps.ehr.hold(patient.patient_id(), &ctx.call_id, args.slot.trim()),
@@ -411,6 +414,9 @@ pub(super) async fn book(ctx: &ToolContext, patient: &VerifiedPatient, arguments
             Effect::None,
             "bad_arguments",
         );
+    }
+    if let Some(refused) = super::refused_by_red_flag(ctx) {
+        return refused;
     }
     let result = within(
         ctx,
@@ -518,6 +524,9 @@ pub(super) async fn cancel(ctx: &ToolContext, patient: &VerifiedPatient, argumen
 /// `reschedule_appointment`: one atomic move; if the new time cannot be booked the old one stands.
 pub(super) async fn reschedule(ctx: &ToolContext, patient: &VerifiedPatient, arguments: &str) -> Answered {
     let args: AppointmentRef = serde_json::from_str(arguments).unwrap_or_default();
+    if let Some(refused) = super::refused_by_red_flag(ctx) {
+        return refused;
+    }
     let result = within(
         ctx,
         ctx.deps.ehr.reschedule(

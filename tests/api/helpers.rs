@@ -58,6 +58,9 @@ pub struct Options {
     pub gate_upstream: bool,
     /// A short disclosure (0.1 s) keeps real-time playout tests fast; false = the built-in one.
     pub short_disclosure: bool,
+    /// Replace the red-flag script recordings with four distinct 100 ms tones (tests wait for a
+    /// script's mark; the real recordings last 8-18 s).
+    pub short_scripts: bool,
     /// A PostgreSQL database to use instead of the SQLite default.
     pub postgres: Option<PgDatabase>,
 }
@@ -68,6 +71,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             gate_upstream: false,
             short_disclosure: true,
+            short_scripts: true,
             postgres: None,
         }
     }
@@ -108,6 +112,19 @@ pub async fn spawn_app_with(options: Options, tweak: impl FnOnce(&mut Settings))
         let path = data.path().join("disclosure.wav");
         write_tone_wav(&path, 8000, 800, 300.0);
         settings.call.disclosure_wav = Some(path);
+    }
+    if options.short_scripts {
+        let dir = data.path().join("scripts");
+        std::fs::create_dir_all(&dir).expect("scripts dir");
+        for (name, freq) in [
+            ("911-en", 400.0),
+            ("988-en", 500.0),
+            ("911-es", 600.0),
+            ("988-es", 700.0),
+        ] {
+            write_tone_wav(&dir.join(format!("script-{name}.wav")), 8000, 800, freq);
+        }
+        settings.safety.scripts_dir = Some(dir);
     }
     tweak(&mut settings);
     let app = Application::build_with_clock(settings, options.clock)

@@ -16,6 +16,7 @@ mod lifecycle;
 mod phi_leak;
 mod recording;
 mod recording_s3;
+mod red_flag;
 mod review;
 mod review_chromium;
 mod scheduling;

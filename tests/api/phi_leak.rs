@@ -136,6 +136,22 @@ async fn no_patient_data_leaves_the_server_outside_the_call() {
     )
     .await;
     assert_eq!(cancelled["ok"], true, "{cancelled}");
+    // A red flag whose transcript is full of PHI: logged, counted and audited by category only.
+    fake.user_transcript(&format!(
+        "this is {FIRST} {LAST} again, born 04/09/1961, call 555-013-2748, my husband collapsed and he is not breathing"
+    ))
+    .await
+    .unwrap();
+    timeout(GUARD, async {
+        loop {
+            let e = fake.wait_for("conversation.item.create").await.unwrap();
+            if e["item"]["role"] == "assistant" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the red-flag script was played");
     fake.send(serde_json::json!({
         "type": "response.function_call_arguments.done",
         "call_id": "call_bad", "name": "verify_patient", "item_id": "item_x",

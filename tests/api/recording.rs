@@ -243,8 +243,10 @@ async fn the_recording_is_encrypted_at_rest() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.file_name().is_some_and(|n| n == "disclosure.wav") {
-                // The test's own prompt fixture, not server output.
+            } else if path.file_name().is_some_and(|n| n == "disclosure.wav")
+                || path.parent().is_some_and(|p| p.ends_with("scripts"))
+            {
+                // The test's own prompt fixtures (disclosure, safety scripts), not server output.
                 continue;
             } else {
                 files += 1;

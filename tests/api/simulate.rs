@@ -124,8 +124,16 @@ async fn the_verification_failure_scenario_stops_at_three_and_takes_a_callback()
 }
 
 #[tokio::test]
-async fn the_emergency_scenario_plays_the_script_and_refuses_tools() {
+async fn the_emergency_scenario_plays_the_script_mid_booking_and_refuses_the_booking() {
     let (report, _data) = scenario(Scenario::Emergency).await;
     assert!(report.emergency_script);
-    assert_eq!(outcomes(&report), [("book_appointment".to_owned(), false)]);
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("verify_patient".to_owned(), true),
+            ("find_slots".to_owned(), true),
+            ("book_appointment".to_owned(), false),
+        ],
+        "the booking after the stroke signs is refused"
+    );
 }

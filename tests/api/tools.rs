@@ -168,43 +168,6 @@ async fn five_failures_lock_the_record_across_calls() {
 }
 
 #[tokio::test]
-async fn a_red_flag_in_the_transcript_plays_the_911_script_and_disables_tools() {
-    let app = spawn_app().await;
-    let (_caller, mut fake) = connected(&app, 8).await;
-    fake.user_transcript("I have crushing pain in my chest and my left arm is numb")
-        .await
-        .unwrap();
-    let script = timeout(GUARD, async {
-        loop {
-            let e = fake.wait_for("response.create").await.unwrap();
-            if e["response"]["tool_choice"] == "none" {
-                return e;
-            }
-        }
-    })
-    .await
-    .unwrap();
-    assert!(script["response"]["instructions"].as_str().unwrap().contains("9 1 1"));
-    let out = call_tool(&mut fake, "verify_patient", jane()).await;
-    assert_eq!(out["say"], answer::EMERGENCY, "every tool refuses after a red flag");
-    let trail = audit_trail(&app).await;
-    assert!(trail.iter().any(|r| r["action"] == "emergency.escalated"));
-}
-
-#[tokio::test]
-async fn a_negated_symptom_is_not_an_emergency() {
-    let app = spawn_app().await;
-    let (_caller, mut fake) = connected(&app, 9).await;
-    fake.user_transcript("no chest pain, I just need a follow-up appointment")
-        .await
-        .unwrap();
-    // The next tool still works, so no red flag was raised.
-    let out = call_tool(&mut fake, "verify_patient", jane()).await;
-    assert_eq!(out["ok"], true);
-    assert!(!fake.received().iter().any(|e| e["response"]["tool_choice"] == "none"));
-}
-
-#[tokio::test]
 async fn transfer_goes_through_the_next_step_only_when_a_staff_line_exists() {
     let app = spawn_app_with(Options::default(), |s| {
         s.twilio.staff_number = Some("+15550009999".into())
@@ -264,34 +227,6 @@ pub(crate) async fn audit_trail(app: &TestApp) -> Vec<Value> {
     rows.into_iter()
         .map(|(c,)| serde_json::from_slice(&c).unwrap())
         .collect()
-}
-
-#[tokio::test]
-async fn self_harm_gets_the_988_script_even_after_a_911_flag() {
-    let app = spawn_app().await;
-    let (_caller, mut fake) = connected(&app, 13).await;
-    fake.user_transcript("my father passed out and won't wake up")
-        .await
-        .unwrap();
-    fake.user_transcript("and honestly I want to kill myself")
-        .await
-        .unwrap();
-    let scripts: Vec<String> = timeout(GUARD, async {
-        let mut found = Vec::new();
-        while found.len() < 2 {
-            let e = fake.wait_for("response.create").await.unwrap();
-            if e["response"]["tool_choice"] == "none" {
-                found.push(e["response"]["instructions"].as_str().unwrap().to_owned());
-            }
-        }
-        found
-    })
-    .await
-    .unwrap();
-    assert!(
-        scripts[0].contains("9 1 1") && scripts[1].contains("9 8 8"),
-        "{scripts:?}"
-    );
 }
 
 /// The webhook's caller ID stands in for an unspoken phone — but only alongside name and birth date.
