@@ -26,7 +26,7 @@ pub const CLASSES: &[(&str, &str)] = &[
     ("weak", "weak*|limp|heavy|useless|paraly*|debil*|flojo|floja|flojit*"),
     ("limb", "arm|arms|leg|legs|hand|hands|foot|feet|fingers|brazo|brazos|pierna|piernas|mano|manos|pie|pies"),
     ("side", "side|half|lado|mitad"),
-    ("breathe", "breath*|breth*|bree|breed|breeth*|air|respir*|aire"),
+    ("breathe", "breath*|breth*|bree|breed|breeding|breeth*|air|respir*|aire"),
     ("blood", "blood|bloody|sangre|sangr*"),
     ("bleed", "bleed*|bled|sangr*|hemorrag*|hemorrhag*"),
     ("sudden", "sudden*|abrupt*|instantly|repente|repentin*|derrepente"),
@@ -40,6 +40,10 @@ pub const CLASSES: &[(&str, &str)] = &[
     ("pill", "pill|pills|tablets|tablet|meds|medication|medications|medicine|medicines|pastillas|pastilla|medicamentos|medicinas|capsules"),
     ("poison", "bleach|cleaner|cleaners|detergent|pod|pods|tide|battery|batteries|magnet|magnets|antifreeze|poison|drain|lye|chemical|chemicals|pesticide|pesticides|gasoline|kerosene|turpentine|acetone|remover|mouthwash|vitamins|iron|edibles|gummies|cloro|veneno|detergente|pila|pilas|bateria|baterias|iman|imanes|quimico*|insecticida|raticida|lejia|gasolina|thinner|ammonia|amoniaco"),
     ("who", "he|she|they|hes|shes|theyre|him|her|them|my|his|their|i|im"),
+    // How many pills: "took ten of my heart pills".
+    ("count", "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|dozen|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19|20|21|22|23|24|25|26|27|28|29|30|31|32|33|34|35|36|37|38|39|40|41|42|43|44|45|46|47|48|49|50|51|52|53|54|55|56|57|58|59|60"),
+    // A glucose reading that is an emergency with symptoms (mg/dL): under 70 or 400 and over.
+    ("sugarnumber", "10|11|12|13|14|15|16|17|18|19|20|21|22|23|24|25|26|27|28|29|30|31|32|33|34|35|36|37|38|39|40|41|42|43|44|45|46|47|48|49|50|51|52|53|54|55|56|57|58|59|60|61|62|63|64|65|66|67|68|69|400|401|402|403|404|405|406|407|408|409|410|411|412|413|414|415|416|417|418|419|420|421|422|423|424|425|426|427|428|429|430|431|432|433|434|435|436|437|438|439|440|441|442|443|444|445|446|447|448|449|450|451|452|453|454|455|456|457|458|459|460|461|462|463|464|465|466|467|468|469|470|471|472|473|474|475|476|477|478|479|480|481|482|483|484|485|486|487|488|489|490|491|492|493|494|495|496|497|498|499|500|501|502|503|504|505|506|507|508|509|510|511|512|513|514|515|516|517|518|519|520|521|522|523|524|525|526|527|528|529|530|531|532|533|534|535|536|537|538|539|540|541|542|543|544|545|546|547|548|549|550|551|552|553|554|555|556|557|558|559|560|561|562|563|564|565|566|567|568|569|570|571|572|573|574|575|576|577|578|579|580|581|582|583|584|585|586|587|588|589|590|591|592|593|594|595|596|597|598|599|600|601|602|603|604|605|606|607|608|609|610|611|612|613|614|615|616|617|618|619|620|621|622|623|624|625|626|627|628|629|630|631|632|633|634|635|636|637|638|639|640|641|642|643|644|645|646|647|648|649|650|651|652|653|654|655|656|657|658|659|660|661|662|663|664|665|666|667|668|669|670|671|672|673|674|675|676|677|678|679|680|681|682|683|684|685|686|687|688|689|690|691|692|693|694|695|696|697|698|699|700|701|702|703|704|705|706|707|708|709|710|711|712|713|714|715|716|717|718|719|720|721|722|723|724|725|726|727|728|729|730|731|732|733|734|735|736|737|738|739|740|741|742|743|744|745|746|747|748|749|750|751|752|753|754|755|756|757|758|759|760|761|762|763|764|765|766|767|768|769|770|771|772|773|774|775|776|777|778|779|780|781|782|783|784|785|786|787|788|789|790|791|792|793|794|795|796|797|798|799|800|801|802|803|804|805|806|807|808|809|810|811|812|813|814|815|816|817|818|819|820|821|822|823|824|825|826|827|828|829|830|831|832|833|834|835|836|837|838|839|840|841|842|843|844|845|846|847|848|849|850|851|852|853|854|855|856|857|858|859|860|861|862|863|864|865|866|867|868|869|870|871|872|873|874|875|876|877|878|879|880|881|882|883|884|885|886|887|888|889|890|891|892|893|894|895|896|897|898|899|900|901|902|903|904|905|906|907|908|909|910|911|912|913|914|915|916|917|918|919|920|921|922|923|924|925|926|927|928|929|930|931|932|933|934|935|936|937|938|939|940|941|942|943|944|945|946|947|948|949|950|951|952|953|954|955|956|957|958|959|960|961|962|963|964|965|966|967|968|969|970|971|972|973|974|975|976|977|978|979|980|981|982|983|984|985|986|987|988|989|990|991|992|993|994|995|996|997|998|999"),
 ];
 
 /// A symptom concept: its id (what presentations and clinic phrases name) and its forms.
@@ -83,7 +87,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
     ]),
     c("sweating", &["{sweat}", "cold sweat*", "pouring sweat", "dripping ~2 sweat", "sudor frio"]),
     c("nausea", &["{nausea}", "ganas de vomitar", "(about to|gonna|going to) throw up", "sick to my stomach"]),
-    c("vomiting", &["vomit*|throwing|threw|puking|puked|vomitando|vomito|vomita|vomitado", "cant stop ~2 throwing|vomiting"]),
+    c("vomiting", &["vomit*|throwing|threw|puking|puked|vomitando|vomito|vomita|vomitado", "cant stop ~2 throwing|vomiting", "(thrown|threw|throw|throwing) up",]),
 
     // ---- stroke (BE FAST) ----
     c("face_droop", &[
@@ -155,13 +159,13 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "ribs|chest|belly|stomach ~3 (sucking in|pulling in|caving in|sinking in)",
         "no ~2 puedo|puede|podia|pudo|pueden ~2 respirar", "no respira", "falta ~3 aire", "faltando ~2 aire", "(le|me) falta ~1 aire",
         "ahog*", "dificultad ~2 respirar", "(le|me) cuesta ~3 respirar", "sin aire", "no (le|me) entra ~2 aire",
-        "atragant*", "labios ~3 morad*|azul*", "se ~1 esta ~1 poniendo ~1 morad*|azul*", "se puso ~1 morad*|azul*", "jadeando", "silbido ~3 pecho", "(not able to|unable to) ~1 {breathe}", "inhalador ~4 no ~3 (hace|sirve|funciona|ayuda|haciendo|esta)", "inhalador ~3 (no sirve|no funciona|no ayuda|no hace nada)",
+        "atragant*", "labios ~3 morad*|azul*", "se ~1 esta ~1 poniendo ~1 morad*|azul*", "se puso ~1 morad*|azul*", "jadeando", "silbido ~3 pecho", "(not able to|unable to) ~1 {breathe}", "inhalador ~4 no ~3 (hace|sirve|funciona|ayuda|haciendo|esta)", "inhalador ~3 (no sirve|no funciona|no ayuda|no hace nada)", "(not|isnt|arent|wasnt) {breathe} (right|normal|normally|properly|well|good)", "(face|lips|skin) ~3 (gray|grey|ashen|blue|purple)",
     ]),
     c("short_of_breath", &[
         "short ~1 of ~1 {breathe}", "shortness ~1 of ~1 {breathe}", "out of breath", "winded", "breathless", "trouble|hard|difficulty|difficult|problem ~3 {breathe}",
         "{breathe} ~3 hard|heavy|fast|weird|funny|strange|shallow|rattling|noisy|gurgling|labored|rapid|quick|short",
         "cant ~3 (deep breath|full breath|take a breath)", "breathing ~2 really|so|very ~1 fast|hard", "short winded", "sob",
-        "falta de aire", "respira ~2 (rapido|raro|muy rapido|con dificultad)", "me cuesta respirar", "respiracion ~2 rapida|agitada|dificil", "agitad*", "(not able to|unable to) breathe",
+        "falta de aire", "respira ~2 (rapido|raro|muy rapido|con dificultad)", "me cuesta respirar", "respiracion ~2 rapida|agitada|dificil", "agitad*", "(not able to|unable to) breathe", "breathless*",
     ]),
 
     // ---- pulmonary embolism ----
@@ -270,7 +274,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "(cant|couldnt) ~2 think ~2 straight|clearly", "brain fog", "spaced out", "zoned out", "staring ~3 (blank*|off|into space|at nothing)",
         "forgot ~3 (who|where|my name|her name|his name)", "keeps ~2 asking ~2 same", "asking the same question", "not with it", "loopy",
         "confundid*", "desorientad*", "no ~1 sabe ~3 (donde|quien|que dia|su nombre)", "no ~2 me ~1 reconoce|conoce", "no reconoce", "dice cosas ~2 (sin sentido|raras|incoherentes)",
-        "incoherente", "no esta ~2 en si", "como perdid*", "esta ~1 rara|raro|extrana|extrano", "no tiene sentido ~2 lo que dice",
+        "incoherente", "no esta ~2 en si", "como perdid*", "esta ~1 rara|raro|extrana|extrano", "no tiene sentido ~2 lo que dice", "muddled", "(foggy|fuzzy) ~2 (head|headed|thinking)",
     ]),
 
     // ---- poisoning, burns, head injury ----
@@ -283,7 +287,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "alarm ~3 carbon|co|monoxide", "fumes ~4 headache|dizzy|sick|passed|everyone", "gas ~3 leak|smell ~5 dizzy|headache|sick|passed|faint",
         "se ~1 tomo|tomaron|trago|comio|bebio ~4 pastillas|todas|frasco|cloro|veneno|{poison}|medicina|medicinas",
         "se metio ~2 a la boca ~2 {poison}|pastilla*", "se trago ~3 {poison}|pastilla*|una|algo", "too much ~2 insulin|fentanyl|heroin|methadone|oxy",
-        "fentanyl", "heroin", "narcan", "naloxone", "pinpoint pupils", "tomo ~2 demasiad*", "sobredosis",
+        "fentanyl", "heroin", "narcan", "naloxone", "pinpoint pupils", "tomo ~2 demasiad*", "sobredosis", "(took|swallowed|taken|had|popped) ~3 (too many|too much|extra|double|twice|a bunch|a lot)", "(took|swallowed|taken|popped) ~3 {count} ~4 ({pill}|of my|of his|of her|instead of)", "instead of (one|1|two|2) ~3 ({pill}|pill|tablet)", "(doubled|tripled) up", "(swallowed|ate|drank|got into|chewed|licked|eaten|eating|drinking|took) ~6 {poison}",
     ]),
     c("burn", &["burn|burns|burned|burnt|scald*|quemadura*|quemo|quemado|quemada"]),
     c("burn_severe", &[
@@ -292,7 +296,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "electrocut*", "electric shock", "shocked by", "got (shocked|zapped)", "touched ~3 (wire|outlet|power line)", "struck by lightning", "se electrocuto",
         "(boiling|hot|scalding) water|oil|grease|coffee|soup|tea ~5 (on|over|spilled|all over|poured|fell|splashed)", "(spilled|poured|knocked) ~5 boiling|hot|scalding",
         "(acid|bleach|lye|chemical|chemicals|drain cleaner|oven cleaner) ~4 (eye|eyes|face|skin|splash*|in his|in her|in my)", "splash* ~4 eye*|face ~3 chemical|acid|bleach|cleaner",
-        "skin ~3 (peeling|coming off|white|black|charred|melted|bubbling)", "(agua|aceite) hirviendo", "quimico ~3 ojo*|cara", "cloro ~3 ojo*",
+        "skin ~3 (peeling|coming off|white|black|charred|melted|bubbling)", "(agua|aceite) hirviendo", "quimico ~3 ojo*|cara", "cloro ~3 ojo*", "(boiling|scalding|hot) (water|oil|grease|coffee|tea|soup) ~7 (all over|on his|on her|on my|down|over|onto) ~2 (chest|arms|face|body|legs|back|him|her|me|arm|hand|hands)",
     ]),
     c("head_hit", &[
         "hit|hitting|bumped|banged|smacked|struck|cracked|whacked|slammed|knocked|bonked|bashed ~4 head|skull|forehead", "fell ~6 head|skull|forehead",
@@ -380,7 +384,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
     ]),
     c("rigid_belly", &[
         "{belly} ~4 (rigid|hard|board|rock|swollen|distended|tight|tense|like a rock|hard as)", "cant ~3 touch ~3 {belly}", "hurts to touch",
-        "hurts to ~2 move|walk|breathe", "cant ~2 move|walk|stand ~3 pain", "panza|estomago|barriga ~3 dura|durisima|hinchad*|tiesa", "no se puede mover ~3 dolor",
+        "hurts to ~2 move|walk|breathe", "cant ~2 move|walk|stand ~3 pain", "panza|estomago|barriga ~3 dura|durisima|hinchad*|tiesa", "no se puede mover ~3 dolor", "(hard|rigid|tight|stiff) ~2 (like|as) ~1 (a rock|a board|stone|wood)",
     ]),
 
     // ---- diabetes ----
@@ -388,7 +392,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "{sugar} ~5 (low|dropping|dropped|crashed|crashing|tanked|bottomed|plummet*|high|through the roof|sky high|way up|over|bajo|baja|bajisim*|alta|alto|altisim*|se bajo|se subio|hi|lo)",
         "low ~2 {sugar}", "high ~2 {sugar}", "hypo", "hypoglyc*", "hyperglyc*", "hipoglucemi*", "hiperglucemi*", "{sugar} ~3 20|25|30|35|40|45|50|400|450|500|550|600|700",
         "meter ~3 says|reads|reading ~2 hi|high|lo|low", "insulin ~4 (too much|double|twice|wrong)", "too much insulin", "demasiada insulina", "se inyecto ~3 insulina",
-        "diabet* ~4 (shaking|confused|sweat*|not making|passed|wont|cant|vomit*|throwing)",
+        "diabet* ~4 (shaking|confused|sweat*|not making|passed|wont|cant|vomit*|throwing)", "(meter|sugar|glucose|reading|number|bg|bs|glucometer|monitor) ~3 (said|says|reads|read|is|was|showed|shows|at|of) ~2 {sugarnumber}",
     ]),
     c("fruity_breath", &[
         "breath ~4 (fruity|sweet|smells like nail polish|smells like acetone|smells like fruit)", "fruity ~2 breath", "dka", "ketoacidosis", "cetoacidosis", "ketones ~3 high|large|dark",
@@ -446,20 +450,20 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "mejor ~4 (sin mi|sin el|sin ella|muerto|muerta|si no estuviera|si me muero)", "estarian mejor ~2 sin", "no vale la pena ~2 vivir|seguir",
         "no tiene sentido ~2 vivir|seguir", "pensando ~2 en ~3 (matarme|morir|suicid*|quitarme|acabar)", "pastillas ~4 listas|guardadas|juntas",
         "tengo ~4 pastillas ~3 para|listas|guardadas", "despedirme", "despedi* ~2 de todos", "cartas ~3 (despedida|mis hijos|mi familia)", "nota de despedida",
-        "regalando ~2 mis cosas", "tirarme ~3 puente|edificio|tren|carro", "aventarme", "no aguanto ~2 (mas|vivir)", "ya no puedo mas", "(to|gonna|going to|want to|wanna|ready to) end it", "(overdos*|took|swallowed|cut|hurt|burned|od) ~5 (on purpose|intentionally|deliberately|a proposito)",
+        "regalando ~2 mis cosas", "tirarme ~3 puente|edificio|tren|carro", "aventarme", "no aguanto ~2 (mas|vivir)", "ya no puedo mas", "(to|gonna|going to|want to|wanna|ready to) end it", "(overdos*|took|swallowed|cut|hurt|burned|od) ~5 (on purpose|intentionally|deliberately|a proposito)", "(use|using|turn|turning|point|pointing) ~3 on (myself|me|himself|herself)", "(thinking|thought|think|thinks) ~2 (about|of) ~2 (jumping|hanging myself|shooting myself|overdosing|driving off|pulling the trigger|taking all|swallowing all|slitting)", "(rope|noose) ~5 (garage|basement|attic|beam|ceiling|rafter|rafters|tied|tie|look at it|keep going)", "(how many|enough) ~5 ({pill}|tablets) ~6 (not wake|never wake|to die|kill me|to kill|end it|be fatal|be lethal)", "(looked up|look up|looking up|googled|googling|searched|searching|researched|researching|reading about) ~6 (how to die|ways to die|to not wake|to kill myself|lethal|end it|hang|painless)", "(made|have|got|making|came up with) ~1 a plan ~6 (when and how|how and when|to die|to end|to kill|how to do it|how im going to)", "i know (when and how|how and when|how im going to do it)", "(dont|doesnt|not) ~1 feel ~1 safe ~2 (with|around|by) (myself|himself|herself)", "(scared|afraid|terrified|frightened) of what ~1 (ill|i will|i might|i could|i would|im going to|he might|she might|hell|shell|he will|she will) ~2 do", "(picturing|imagining|picture|imagine|visualiz*) ~5 (steering|driving|crashing|swerving|jumping|ending it|dying|killing|my funeral|being dead)", "(stopped|stop|quit|quitting) wanting to (live|be alive|be here|exist|wake up|go on)", "(hit by a bus|didnt wake up|died tomorrow|never woke up) ~5 (relieved|wouldnt mind|be okay|be fine|be glad|be happy)", "(done|finished) with (life|living|it all|everything|this life|being alive)", "ready to be done", "(dont|cant|doesnt|no) ~1 see ~2 (reason|point|purpose) ~3 (living|live|go on|going on|keep living|being here|keep going|to be here)", "(reason|point|purpose) ~2 to keep (living|going|being here)", "(wants|want|going|threatening|about|trying|ready) to jump", "(standing|sitting|stood) on (the|a) (bridge|ledge|roof|railing|edge|overpass|rooftop)", "(on|at) the (edge|ledge) of (the|a) (bridge|roof|building|cliff)", "better off ~4 (sin mi|sin el|sin ella)", "pensando ~2 en ~3 (tirarme|aventarme|colgarme|ahorcarme|envenenarme|dispararme|matarme)", "(want to|going to|ready to|try to) and (my|his|her) life", "(cant|dont want to) ~2 (go on|keep going|do this|take it|live) ~2 no more", "(dont|doesnt|didnt) ~1 want ~1 to ~2 (be here|live|exist|be alive|go on) ~1 no more", "(dont|doesnt) deserve to (live|be alive|be here|exist|wake up)", "(everyone|everybody|they|my family|my kids|the world|people) ~4 (better|happier|easier) ~3 (if i|without me|when i|once i)", "disappear* (for good|forever|permanently)", "(everyone|everybody|they|my family|my kids|the world|people) ~4 (better|happier|easier) ~3 (if i|without me|when i|once i)", "disappear* (for good|forever|permanently)",
     ]),
     c("self_harm", &[
         "cut|cutting|cuts|burn|burning|burned|hurt|hurting|harm|harming|hit|hitting|scratch*|carve|carving|punching|starving myself|himself|herself|themselves|themself",
         "self (harm*|injur*|mutilat*)", "selfharm*", "cutting ~3 (again|my arms|my wrists|my legs|my thighs)", "cut ~2 (my|his|her) wrists|arms|thighs",
         "razor|blade|blades|knife ~5 (myself|my arm|my wrist|wrists|skin|thigh|legs)", "burning ~2 myself ~2 with", "cigarette ~3 (on my|burns on my)",
         "cortarme", "cortarse", "me corto", "se corta", "me estoy cortando", "lastimarme", "lastimarse", "(hacerme|hacerse) dano", "quemarme", "me quemo ~2 a proposito",
-        "me lastimo", "se lastima", "me hago dano",
+        "me lastimo", "se lastima", "me hago dano", "(dont|doesnt) deserve (food|to eat)", "(waste|wasting) away", "starv* ~2 (myself|on purpose|to death)", "(not|stopped|barely) ~2 eat* ~5 on purpose", "(razor|blade|razor blade|knife|scissors|glass|shard) ~5 (my skin|my arms|my wrists|my legs|my thighs|her arms|his arms|her skin|his skin)", "(cutting|cut|slicing|slice|carving|carve|opening up|open up) ~3 (my|her|his) (skin|arms|arm|wrist|wrists|thighs|legs|stomach)", "to feel something", "(burning|burns|burned|burnt|burn) ~2 (my|her|his|their) (arms|arm|skin|legs|hands|wrists|thighs|stomach) ~3 (lighter|cigarette|cigarettes|iron|match|matches|on purpose|purposely)", "(lighter|cigarette|cigarettes|hot knife) ~4 (on|to|against) ~2 (my|her|his) (arm|arms|skin|legs|wrist|wrists)", "(cortando|cortarme|cortarse|quemando|quemarme|quemarse|lastimando|lastimarme|lastimarse|golpeando) ~3 (los brazos|las piernas|las munecas|la piel|el brazo|la muneca|a proposito|otra vez)", "(estado|estoy|esta|sigue|sigo|estaba) ~1 (cortando|quemando|lastimando)",
     ]),
     c("harm_others", &[
         "kill|hurt|shoot|stab|strangle|murder|beat|harm|choke|smother|poison|drown ~3 (him|her|them|someone|somebody|everyone|people|my wife|my husband|my boss|my roommate|my neighbor|my kids|my baby|my son|my daughter|my mom|my dad|coworkers|the baby)",
         "(going to|gonna|want to|wanna|thinking about|will|plan to|planning to|urge to|tempted to|about to|ready to|could) ~3 kill|hurt|shoot|stab|murder|strangle|harm|snap",
         "voices ~5 (hurt|kill|harm|telling me)", "homicid*", "shoot up ~2 (the|my|a) ~1 school|office|work|place|church", "bring ~2 gun ~3 work|school",
-        "matarlo", "matarla", "matarlos", "matar a", "(hacerle|hacerles) dano", "lastimar a", "lastimarlo", "lastimarla", "lastimarlos", "voy a (matar|lastimar)",
+        "matarlo", "matarla", "matarlos", "matar a", "(hacerle|hacerles) dano", "lastimar a", "lastimarlo", "lastimarla", "lastimarlos", "voy a (matar|lastimar)", "(have|got|grab*|bring*|taking|take|with) ~2 (a|my|his|her|the) (knife|gun|bat|weapon|machete|crowbar|hammer|pistol|rifle) ~7 (going|go|heading|drive|driving|on my way|coming|walking) ~2 (over|to|there)", "(crack|bash|smash|break|split|cave|beat) ~3 (his|her|their) (skull|head|face|brains)", "(going|go|heading|coming) ~2 (over there|there|over) with (a|my|his) (bat|gun|knife|crowbar|hammer|machete|pistol)", "(going to|wants to|threatening to|says he will|says she will|will) ~4 (shoot|stab|kill|hurt|beat|strangle) ~2 (our|the|my|his|her|their|that|a) ~1 (neighbor|neighbour|boss|wife|husband|kids|coworker|manager|teacher|family|girlfriend|boyfriend|ex|landlord)", "(coming back|come back|going back|go back|going|go) ~3 to (hurt|kill|shoot|stab|get) (the|my|his|her|them|him|everyone|everybody)", "get (his|my|her) gun and (shoot|kill)", "(le|les|lo|la) voy a (hacer dano|matar|pegar|lastimar|disparar|golpear)", "voy a (matarlo|matarla|matarlos|golpearlo|lastimarlo|lastimarla)", "(tengo|traigo|agarre|agarro) ~1 (un|una|mi) (cuchillo|arma|pistola|navaja|machete) ~6 (voy|ir|vamos|en camino)",
     ]),
 ];
 
@@ -485,7 +489,10 @@ pub const BENIGN: &[(VetoScope, &[&str])] = &[
         "seized ~3 car|property|assets|house|account|bank|goods|drugs|passport",
         "stock|market|battery|phone|laptop|computer|car|plant|plants|engine|tv|wifi|printer|signal|conversation|party ~3 died|dying|dead",
         "stroke ~2 of ~1 (luck|genius|fortune|midnight|brilliance|the pen|a pen)", "(breast stroke|breaststroke|backstroke|brush stroke|brush strokes|swim stroke|strokes of)",
-        "heart attack ~3 (of a|price|bill|prices|on a plate)", "gave me a heart attack", "almost had a heart attack ~3 (when|at|seeing|price|bill)",
+        "heart attack ~3 (of a|price|bill|prices|on a plate)", "(gave|give|gives|giving) (me|him|her|us|them) a heart attack",
+        "(told|tell|tells|said|says|warned|advised|instructed) (me|us|him|her|them|you) ~2 call 911 (if|when|whenever|should)",
+        "(should|do|would) (i|we|you) ~1 call 911 or", "(not|isnt|arent|wasnt) breathing (fast|quickly|rapidly|hard|heavily|heavy)",
+        "choking ~1 on ~2 (paperwork|forms|bills|work|debt|deadlines|emails|stress|fees|prices|copays)", "almost had a heart attack ~3 (when|at|seeing|price|bill)",
         "bleeding ~2 (money|cash|me dry|us dry|heart|edge|out of|ink|colors|colours)", "bleeding heart",
         "blood drive|bank|donor|donation|type|work|draw|panel|pressure|sugar|count|test|tests|results|orange|moon",
         "choke|choking|choked ~3 (hazard|on my words|under pressure|back tears)", "choked up",

@@ -35,6 +35,16 @@ pub enum Cue {
     ListGoesOn,
     Hypothetical,
     NotHypothetical,
+    /// After a mention: the clause asks about the symptom in general ("… ever an emergency",
+    /// "… something to worry about", "… make you feel").
+    Generic,
+    /// Present tense, happening now ("is having", "right now"): overrides a hypothetical.
+    Present,
+    /// The recent past ("last night", "yesterday"): over for a 911 symptom, but a suicide plan or
+    /// attempt from last night is a crisis now.
+    RecentPast,
+    /// "And I mean it", "I'm not joking": an idiom ("I could kill him") is not one here.
+    Serious,
     Family,
     Resolved,
     Historical,
@@ -49,6 +59,12 @@ const NEGATION_WINDOW: usize = 6;
 const PAST_EVENT_WINDOW: usize = 3;
 /// How far a hypothetical reaches forward, in words (within its clause).
 const HYPOTHETICAL_WINDOW: usize = 12;
+/// Words that open a new clause after a comma.
+const NEW_SUBJECTS: &[&str] = &[
+    "i", "im", "ive", "id", "ill", "he", "hes", "she", "shes", "we", "were", "weve", "they", "theyre",
+];
+/// How far back from a generic-question cue a mention may be, in words (within its clause).
+const GENERIC_WINDOW: usize = 8;
 /// How far back from a resolution cue a negator turns it around ("hasn't gone away").
 const RESOLVED_NEGATION_WINDOW: usize = 2;
 
@@ -83,18 +99,49 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "(could i be|am i) at risk", "at risk (for|of)", "supposed to do", "what (do i do|to do) (when|if)",
         "si alguna vez", "que (hago|pasa|debo hacer|hacer) si", "en caso de", "por si", "y si", "(senales|sintomas|riesgo) de", "prevenir",
         "si (le|me) (da|dan|pasa|vuelve)", "si (llega a|llegara)", "si (tiene|tengo|tuviera|tuviese)", "cuando debo", "como (saber|se) si",
+        "si (mi|su|el|ella|se|le|me|usted|alguien|algun|alguna|tu|uno|los|las|la|nuestro|nuestra)",
+        "(can|could|may|might|will) cause", "side effect*", "when (is|are|does|do|would)", "which (kind|kinds|type|types|sort|sorts|signs|symptoms) of",
+        "what would", "(handout|handouts|pamphlet|pamphlets|brochure|brochures|leaflet|leaflets|information|info|literature|class|classes|course|video|videos|article|articles|reading) (on|about|for)",
+        "(said|says|explained) (if|when|whenever)", "(said|says) that (if|when|whenever)", "(told|tells|warned|advised) (me|us) (if|when|whenever|that if)",
+        "learn ~1 (about|more)", "(read|reading|heard|hearing|seen|saw) ~1 (about|an article|a video|online)", "(curious|wondering) (about|if|whether)",
+        "just in case", "be prepared", "(want|wanted|need|needed) to know (which|what|when|how|if)", "(is|are) (it|they) normal",
+        "(if|when) (someone|somebody|anyone|a person|people|a child|a kid|a baby|you|your|kids|children)",
+        "(if|when) (someone|somebody|anyone|a person|people|a child|a kid|a baby|you|kids|children) (is|are|youre) (having|going)",
+        "what (should|do|would|can|could|must) (i|we|she|he|they|you) do (if|when|in case)",
+        "(if|when) you (think|feel|believe|suspect) (youre|you are|someone is|theyre|they are) (having|going)",
     ]),
     (Cue::NotHypothetical, &[
         "if (its|thats|this|it|he|she|hes|shes|im|i am|they|theyre|my|his|her|we|were|is|these|that|what)",
-        "if ~1 (is having|having|going|happening|getting)", "what if (its|this|thats|he|she|hes|shes|im)", "(ive|shes|hes|i|she|he|weve|youve|have|has|theyve|had) ever",
+        "if (he|she|it|this|they|hes|shes|theyre|its) ~1 (having|going|happening|getting)",
+        "if (i|he|she) (got|get|was|were|died|didnt|never|just) ~6 (relieved|wouldnt mind|be glad|be happy|be okay|be fine|not care)", "what if (its|this|thats|he|she|hes|shes|im)", "(ive|shes|hes|i|she|he|weve|youve|have|has|theyve|had) ever",
+    ]),
+    (Cue::Generic, &[
+        "ever (an|a) (emergency|problem|concern|sign)", "(be|is|are|considered) (something|anything) (to worry|serious|to be worried)",
+        "(something|anything) to worry about", "worth (worrying|calling|going in)", "(look|looks|sound|sounds) like (over|on|in)",
+        "(make|makes|give|gives|cause|causes) (you|someone|somebody|people|a person) (feel|to)", "mean (go|going|you|i|we|someone) ~2 (to|the)",
+        "(what|how) (does|do) ~1 (it|that|they) (look|feel|mean)", "(an emergency|serious) or (not|just)",
+    ]),
+    (Cue::RecentPast, &[
+        "last (night|week|weekend)", "the other (day|night)", "yesterday", "ayer", "anoche", "la semana pasada",
+    ]),
+    (Cue::Serious, &[
+        "(i|he|she|they) (mean|means|meant) it", "not (joking|kidding)", "(im|hes|shes|i am|he is|she is) ~1 serious", "for real",
+        "(hablo|habla|lo digo|lo dice) en serio", "no (estoy|esta) (bromeando|jugando)",
+    ]),
+    (Cue::Present, &[
+        "(is|are|am|im|hes|shes|theyre|were|youre|its) (having|happening|going on)", "right now", "as we speak", "at this (moment|minute|second)",
+        "ahora mismo", "en este momento", "(esta|estoy|estan) (teniendo|pasando)",
     ]),
     (Cue::Family, &[
         "family history", "(runs|run) in (my|the|our) family", "in (my|our) family", "hereditary", "genetic*", "(died|dead) (of|from)",
         "passed away", "my late", "family member had", "both my parents",
+        "passed (from|of)", "passed away (from|of)", "lost (my|his|her|our) ~2 (to|from)", "(runs|run|common|happened) on (my|his|her|our) ~2 side",
+        "(dads|moms|fathers|mothers|paternal|maternal) side", "(grandpa|grandma|grandfather|grandmother|granny|nana|uncle|aunt|auntie|cousin|great grandma|great grandpa|ancestors) ~3 (had|died|passed|suffered)", "(in|at) (his|her|their) (twenties|thirties|forties|fifties|sixties|seventies|eighties|30s|40s|50s|60s|70s|80s)",
         "antecedentes familiares", "en (mi|la) familia", "hereditari*", "murio de", "fallecio", "se murio",
     ]),
     (Cue::Resolved, &[
-        "(went|gone|go) away", "(is|its|was|are|all) gone", "stopped", "resolved", "recovered", "cleared up", "healed", "passed",
+        "(went|gone|go) away", "all gone", "(is|its|was|are|were) gone (now|completely|already|totally)",
+        "(pain|ache|swelling|numbness|tingling|rash|bleeding|symptoms|weakness|dizziness|that|everything|it) ~1 (is|was|are|were) gone", "stopped", "resolved", "recovered", "cleared up", "healed", "passed",
         "(fine|ok|okay|better|good|normal|alright|all right) now", "all better", "back to normal",
         "doing (fine|better|well|good|great)", "(feels|feel) (fine|better)",
         "(turned|turn) out to be", "turned out", "was (just|only|nothing)", "it was nothing", "nothing (serious|wrong)",
@@ -104,13 +151,13 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "ya esta mejor", "se recupero", "me recupere", "(salio|salieron) (normal|bien|normales)", "dijeron que (era|no)", "fue (solo|nada)", "no fue nada",
     ]),
     (Cue::Historical, &[
-        "last (year|month|week|summer|winter|spring|fall|autumn|christmas|night|time|visit)",
+        "last (year|month|summer|winter|spring|fall|autumn|christmas|time|visit)",
         "(year|years|month|months|week|weeks|day|days|yrs) ago", "a while (back|ago)", "way back", "back when",
         "in {year}", "back in", "since {year}", "in {month}", "on {month}",
         "(history|hx) of", "historia de", "antecedentes", "used to", "as a (kid|child|baby|teen|teenager|toddler)",
-        "when (i|he|she|we) ~1 (was|were|had)", "years (back|prior)", "previous*", "prior", "once before", "the other day", "yesterday", "ayer",
+        "when (i|he|she|we) ~1 (was|were|had)", "years (back|prior)", "previous*", "prior", "once before", "afterward", "afterwards", "for (weeks|months|years) after",
         "earlier this (year|month)",
-        "(after|since) (my|his|her|their) ~1 stroke|heart|surgery|seizure|attack|overdose|accident|episode|fall|concussion|miscarriage|er|hospital*",
+        "(after|since) (my|his|her|their) ~1 stroke|heart|seizure|attack|overdose|episode|concussion|miscarriage",
         "followup*", "checkup*", "rehab*", "recovery", "recovering", "discharged", "released from",
         "el (ano|mes) pasado", "la (semana|vez) pasada", "hace ~2 ano|anos|mes|meses|semana|semanas|dias",
         "cuando era ~1 nino|nina|joven|chico|chica", "de (nino|nina|chico|chica)", "en {year}", "despues de (mi|su)",
@@ -118,19 +165,21 @@ pub const CUES: &[(Cue, &[&str])] = &[
     ]),
     (Cue::PastEvent, &[
         "had (a|an|his|her|my|their|two|three|several|another|multiple|some)",
+        "(grandma|grandmother|grandpa|grandfather|granny|nana|uncle|aunt|auntie|cousin|cousins|ancestors|relatives|great) ~4 had",
+        "both had", "tuvieron (un|una|dos|varios)",
         "(have|has|ive|hes|shes|weve|theyve) had", "(tuvo|tuve) (un|una|dos|varios)", "(ha|he) tenido",
     ]),
     (Cue::Chronic, &[
         "lately", "for (months|years|weeks)", "for the (past|last) ~2 months|years|weeks", "(on and off|off and on|comes and goes|come and go)",
         "every (now and then|once in a while)", "sometimes", "occasionally", "from time to time", "for (a while|a long time|ages)", "always",
-        "chronic*", "every (day|morning|night|week)", "whenever", "(all my life|my whole life)", "dementia", "alzheimer*",
+        "chronic*", "every (day|morning|night|week)", "whenever", "(all|my|his|her|their) (whole|entire) life", "all (my|his|her|their) life", "dementia", "alzheimer*",
         "a veces", "de vez en cuando", "desde hace ~2 meses|anos|semanas", "hace (meses|anos)", "siempre", "cronic*", "ultimamente", "todos los dias",
     ]),
     (Cue::Ongoing, &[
         "still", "again", "currently", "right now", "at the moment", "as we speak", "this (minute|second)",
         "started|starting|began|begun", "keeps|keep|kept", "getting worse", "worse and worse", "worsening",
         "(is|hes|shes|im) having", "happening", "just (had|now|started)",
-        "(minute|minutes|hour|hours) ago", "an hour",
+        "(minute|minutes|hour|hours) ago", "an hour", "for ~2 (days|hours)", "past ~2 (days|hours)",
         "since ~2 yesterday|night|morning|week|hour|hours|minutes|lunch|dinner|breakfast|noon|today|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend",
         "this (morning|afternoon|evening)", "today", "tonight", "back again", "came back", "(is|its) back",
         "todavia", "aun", "sigue", "sigo", "de nuevo", "otra vez", "ahorita", "en este momento", "ahora mismo", "empezo", "comenzo",
@@ -209,8 +258,14 @@ impl<'t> Cues<'t> {
             .iter()
             .filter(|(cue, span)| match cue {
                 Cue::Negation => !voids(Cue::PseudoNegation, span, &found),
-                Cue::Hypothetical => !voids(Cue::NotHypothetical, span, &found),
+                // "if my…" is not a hypothetical, but "what should I do if my…" still is: a
+                // not-hypothetical only voids a cue that starts where it does or inside it.
+                Cue::Hypothetical => !found
+                    .iter()
+                    .any(|(c, s)| *c == Cue::NotHypothetical && s.overlaps(span) && span.start >= s.start),
                 // "fine now" is a resolution, not "now"; "no longer" is a negation, not a list.
+                // "if someone is having a seizure" is not happening now.
+                Cue::Present => !voids(Cue::Hypothetical, span, &found),
                 Cue::Ongoing | Cue::ScopeEnd => {
                     !voids(Cue::Resolved, span, &found) && !voids(Cue::Negation, span, &found)
                 }
@@ -260,6 +315,26 @@ impl<'t> Cues<'t> {
             .any(|(c, s)| *c == Cue::Negation && s.start < at && at < s.end)
     }
 
+    /// A comma followed by a new subject ("if I got hit by a bus, I've stopped wanting to live"):
+    /// a new clause the hypothetical does not reach.
+    fn new_subject_between(&self, from: usize, to: usize) -> bool {
+        (from..to).any(|i| self.tokens[i] == SOFT && self.tokens.get(i + 1).is_some_and(|t| NEW_SUBJECTS.contains(t)))
+    }
+
+    /// A comma or a scope-ending word ("and", "so") between two positions of one clause.
+    fn scope_ends_between(&self, from: usize, to: usize) -> bool {
+        self.tokens[from..to].contains(&SOFT)
+            || self
+                .found
+                .iter()
+                .any(|(c, s)| *c == Cue::ScopeEnd && s.start >= from && s.start < to)
+    }
+
+    /// An idiom veto does not hold in a clause that says it is meant ("and I mean it").
+    pub fn is_serious(&self, span: Span) -> bool {
+        self.in_clause(Cue::Serious, self.clause(span.start)).next().is_some()
+    }
+
     /// Words (not commas) between two positions.
     fn words_between(&self, from: usize, to: usize) -> usize {
         self.tokens[from..to].iter().filter(|t| **t != SOFT).count()
@@ -271,11 +346,21 @@ impl<'t> Cues<'t> {
         if let Some(cue) = self.negation_of(span, clause) {
             return Standing::Negated(cue);
         }
-        if let Some(cue) = self
-            .in_clause(Cue::Hypothetical, clause)
-            .find(|h| h.end <= span.start && self.words_between(h.end, span.start) <= HYPOTHETICAL_WINDOW)
-        {
-            return Standing::Hypothetical(*cue);
+        let present = self.in_clause(Cue::Present, clause).next().is_some();
+        if !present {
+            if let Some(cue) = self.in_clause(Cue::Hypothetical, clause).find(|h| {
+                h.end <= span.start
+                    && self.words_between(h.end, span.start) <= HYPOTHETICAL_WINDOW
+                    && !self.new_subject_between(h.end, span.start)
+            }) {
+                return Standing::Hypothetical(*cue);
+            }
+            if let Some(cue) = self
+                .in_clause(Cue::Generic, clause)
+                .find(|g| g.start >= span.end && self.words_between(span.end, g.start) <= GENERIC_WINDOW)
+            {
+                return Standing::Hypothetical(*cue);
+            }
         }
         let ongoing = self.in_clause(Cue::Ongoing, clause).next().is_some();
         if !ongoing && let Some(cue) = self.in_clause(Cue::Family, clause).next() {
@@ -295,10 +380,14 @@ impl<'t> Cues<'t> {
             if let Some(cue) = self.in_clause(Cue::Historical, clause).next() {
                 return Standing::Historical(*cue);
             }
-            if let Some(cue) = self
-                .in_clause(Cue::PastEvent, clause)
-                .find(|p| p.end <= span.start && self.words_between(p.end, span.start) <= PAST_EVENT_WINDOW)
-            {
+            if !crisis && let Some(cue) = self.in_clause(Cue::RecentPast, clause).next() {
+                return Standing::Historical(*cue);
+            }
+            if let Some(cue) = self.in_clause(Cue::PastEvent, clause).find(|p| {
+                p.end <= span.start
+                    && self.words_between(p.end, span.start) <= PAST_EVENT_WINDOW
+                    && !self.scope_ends_between(p.end, span.start)
+            }) {
                 return Standing::Historical(*cue);
             }
             if !crisis && let Some(cue) = self.in_clause(Cue::Chronic, clause).next() {

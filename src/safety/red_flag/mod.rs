@@ -410,8 +410,9 @@ impl Detector {
             let crisis = self.concepts[usize::from(concept)].crisis;
             let veto = vetoes
                 .iter()
-                .find(|(scope, v)| (crisis || *scope == VetoScope::All) && v.overlaps(&span))
-                .map(|(_, v)| *v);
+                .find(|(scope, v)| (crisis || *scope == VetoScope::All) && v.covers_most_of(&span))
+                .map(|(_, v)| *v)
+                .filter(|_| !cues.is_serious(span));
             let service = tokens
                 .get(span.end)
                 .is_some_and(|next| self.service_next.contains(next));

@@ -100,6 +100,13 @@ impl Span {
     pub fn overlaps(&self, other: &Span) -> bool {
         self.start < other.end && other.start < self.end
     }
+
+    /// This span overlaps at least half of `other`: a two-word look-alike ("blood pressure")
+    /// vetoes the symptom it explains ("blood"), not a long phrase that merely contains it.
+    pub fn covers_most_of(&self, other: &Span) -> bool {
+        let overlap = self.end.min(other.end).saturating_sub(self.start.max(other.start));
+        overlap > 0 && overlap * 2 >= other.end - other.start
+    }
 }
 
 /// Named word classes, so forms stay short: `{pain}` instead of twelve alternatives.

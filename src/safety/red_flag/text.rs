@@ -26,6 +26,10 @@ const FILLERS: &[&str] = &[
 /// One-word rewrites: clause breaks, spelled-out contractions, unambiguous mis-hearings.
 const WORD_FIXES: &[(&str, &[&str])] = &[
     ("but", &[HARD]),
+    // Spoken contractions, so a phrase written "want to" also matches "wanna".
+    ("wanna", &["want", "to"]),
+    ("gonna", &["going", "to"]),
+    ("gotta", &["got", "to"]),
     ("however", &[HARD]),
     ("although", &[HARD]),
     ("though", &[HARD]),
@@ -57,6 +61,11 @@ const PAIR_FIXES: &[(&str, &str, &[&str])] = &[
     ("y", "ahora", &[HARD, "ahora"]),
     ("sin", "embargo", &[HARD]),
     ("can", "not", &["cant"]),
+    // Recogniser splits and homophones.
+    ("to", "many", &["too", "many"]),
+    ("every", "body", &["everybody"]),
+    ("every", "one", &["everyone"]),
+    ("with", "out", &["without"]),
     ("could", "not", &["couldnt"]),
     ("will", "not", &["wont"]),
     ("would", "not", &["wouldnt"]),
@@ -158,7 +167,14 @@ fn push<'a>(out: &mut Vec<&'a str>, token: &'a str) {
             out.push(HARD);
         }
         Some(last) if token == SOFT && *last == HARD => {}
-        _ => out.push(token),
+        _ => {
+            out.push(token);
+            // A two-word stutter ("i dont i dont want"): keep one.
+            let n = out.len();
+            if n >= 4 && out[n - 2..] == out[n - 4..n - 2] && !out[n - 2..].iter().any(|t| *t == HARD || *t == SOFT) {
+                out.truncate(n - 2);
+            }
+        }
     }
 }
 
