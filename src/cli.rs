@@ -678,7 +678,9 @@ fn redflag(config: Option<PathBuf>, command: RedflagCommand) -> anyhow::Result<(
                 max_false_positive_per_kind,
             };
             let score = corpus::score(&detector, &rows);
-            print!("{}", score.render(&thresholds));
+            let mut out = std::io::stdout().lock();
+            write!(out, "{}", score.render(&thresholds))?;
+            out.flush()?;
             if !score.passes(&thresholds) {
                 std::process::exit(1);
             }

@@ -201,3 +201,149 @@ fn staff_accounts_are_managed_from_the_command_line_and_audited() {
         "{out:?}"
     );
 }
+
+/// `redflag …` with the embedded defaults, or a configuration file, and lines on stdin.
+fn redflag(args: &[&str], config: Option<&std::path::Path>, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = voicegate();
+    cmd.arg("redflag");
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let mut child = cmd
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("VOICEGATE__SERVER__DATA_DIR", data.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A file with `text` in a fresh temporary folder (kept alive by the returned guard).
+fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// The CI gate of issue 14: the detector must catch every emergency of both corpus halves and
+/// stay under the false-positive limits (3 % overall, 5 % per kind). `cargo test` fails here,
+/// with every miss printed, the moment a change to the tables costs a caller.
+#[test]
+fn redflag_eval_passes_the_bar_on_both_corpus_halves() {
+    for half in ["tests/red_flags/dev.tsv", "tests/red_flags/test.tsv"] {
+        let out = redflag(&["eval", half], None, "");
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{half} below the bar:\n{report}");
+        assert!(report.contains("recall by kind:") && report.contains("false positives overall:"));
+        assert!(
+            report.trim_end().lines().last().unwrap().starts_with("PASS"),
+            "{report}"
+        );
+    }
+}
+
+/// One label per input line, in order, blank lines included, so a clinician can paste a column
+/// of utterances and line the answers up.
+#[test]
+fn redflag_check_prints_one_label_per_line_in_order() {
+    let out = redflag(
+        &["check"],
+        None,
+        "half my body just went numb out of nowhere\n\
+         can I move my cleaning to Thursday\n\
+         \n\
+         I don't want to be here anymore\n\
+         no chest pain, I just need a refill\n\
+         a mi esposo se le cayó un lado de la cara\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "EMERGENCY_911\nNONE\nNONE\nCRISIS_988\nNONE\nEMERGENCY_911\n"
+    );
+}
+
+/// `--explain` names the category, the rule's concepts, and every concept heard with the context
+/// rule that kept or dropped it.
+#[test]
+fn redflag_explain_names_the_concept_and_the_context_rule() {
+    let out = redflag(
+        &["check", "--explain"],
+        None,
+        "my face is drooping on one side\nI had a stroke in 2019\n",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("EMERGENCY_911\tstroke <- face_droop"), "{text}");
+    assert!(lines[0].contains("[affirmed]"), "{text}");
+    assert!(lines[1].starts_with("NONE"), "{text}");
+    assert!(lines[1].contains("stroke_word=\"stroke\" [historical by"), "{text}");
+}
+
+/// A corpus the detector fails: exit 1, FAIL, and the missed line with its number.
+#[test]
+fn redflag_eval_exits_1_and_lists_the_miss_below_the_bar() {
+    let (_dir, corpus) = temp_file(
+        "c.tsv",
+        "EMERGENCY_911\tmust_catch\tmy husband collapsed and isn't breathing\n\
+         EMERGENCY_911\tmust_catch\tI would like a cleaning on Friday\n\
+         NONE\troutine\tcan I get a flu shot\n",
+    );
+    let out = redflag(&["eval", corpus.to_str().unwrap()], None, "");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("missed line 2 [must_catch] expected EMERGENCY_911 got NONE"),
+        "{report}"
+    );
+    assert!(
+        report.trim_end().lines().last().unwrap().starts_with("FAIL"),
+        "{report}"
+    );
+}
+
+/// A malformed corpus is refused with its line number, not scored.
+#[test]
+fn redflag_eval_refuses_a_malformed_corpus_with_its_line() {
+    let (_dir, corpus) = temp_file("bad.tsv", "NONE\troutine\tcan I book\nURGENT\tmust_catch\thelp\n");
+    let out = redflag(&["eval", corpus.to_str().unwrap()], None, "");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.tsv") && stderr.contains("line 2"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// A clinic's own phrase (a local idiom for a stroke) and its own benign look-alike (a service
+/// name) take effect by configuration alone; a phrase that does not parse stops the command with
+/// the setting's path.
+#[test]
+fn redflag_uses_the_clinics_phrases_and_refuses_a_broken_one() {
+    let (_good_dir, good) = temp_file(
+        "good.yaml",
+        "safety:\n  red_flag:\n    phrases:\n      - phrase: \"gone all wonky ~2 face|mouth\"\n        concept: face_droop\n    benign:\n      - \"stroke ~1 club\"\n",
+    );
+    let lines = "she's gone all wonky in the face\nI want to join the stroke club\n";
+    let builtin = redflag(&["check"], None, lines);
+    assert_eq!(String::from_utf8_lossy(&builtin.stdout), "NONE\nEMERGENCY_911\n");
+    let clinic = redflag(&["check"], Some(&good), lines);
+    assert!(clinic.status.success(), "{}", String::from_utf8_lossy(&clinic.stderr));
+    assert_eq!(String::from_utf8_lossy(&clinic.stdout), "EMERGENCY_911\nNONE\n");
+
+    let (_bad_dir, bad) = temp_file(
+        "bad.yaml",
+        "safety:\n  red_flag:\n    phrases:\n      - phrase: \"(unclosed ~2 face\"\n        concept: face_droop\n",
+    );
+    let out = redflag(&["check"], Some(&bad), "hello\n");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("safety.red_flag.phrases[0]"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

@@ -37,8 +37,8 @@ pub const CLASSES: &[(&str, &str)] = &[
     ("testicle", "testic*|testes|testis|scrotum|scrotal|balls|ball|huevos|testiculo*|escroto"),
     ("belly", "belly|stomach|abdomen|abdominal|tummy|gut|estomago|barriga|panza|vientre"),
     ("sugar", "sugar|sugars|glucose|bs|bg|azucar|glucosa|reading|meter"),
-    ("pill", "pill|pills|tablets|tablet|meds|medication|medications|medicine|medicines|pastillas|pastilla|medicamentos|medicinas|capsules"),
-    ("poison", "bleach|cleaner|cleaners|detergent|pod|pods|tide|battery|batteries|magnet|magnets|antifreeze|poison|drain|lye|chemical|chemicals|pesticide|pesticides|gasoline|kerosene|turpentine|acetone|remover|mouthwash|vitamins|iron|edibles|gummies|cloro|veneno|detergente|pila|pilas|bateria|baterias|iman|imanes|quimico*|insecticida|raticida|lejia|gasolina|thinner|ammonia|amoniaco"),
+    ("pill", "pill|pills|prescriptions|painkillers|antidepressants|opioids|narcotics|oxys|sleeping|tablets|tablet|meds|medication|medications|medicine|medicines|pastillas|pastilla|medicamentos|medicinas|capsules"),
+    ("poison", "windshield|coolant|mothballs|polish|lighter|bleach|cleaner|cleaners|detergent|pod|pods|tide|battery|batteries|magnet|magnets|antifreeze|poison|drain|lye|chemical|chemicals|pesticide|pesticides|gasoline|kerosene|turpentine|acetone|remover|mouthwash|vitamins|iron|edibles|gummies|cloro|veneno|detergente|pila|pilas|bateria|baterias|iman|imanes|quimico*|insecticida|raticida|lejia|gasolina|thinner|ammonia|amoniaco"),
     ("who", "he|she|they|hes|shes|theyre|him|her|them|my|his|their|i|im"),
     // How many pills: "took ten of my heart pills".
     ("count", "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|dozen|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19|20|21|22|23|24|25|26|27|28|29|30|31|32|33|34|35|36|37|38|39|40|41|42|43|44|45|46|47|48|49|50|51|52|53|54|55|56|57|58|59|60"),
@@ -78,16 +78,17 @@ pub const CONCEPTS: &[ConceptDef] = &[
     c("chest_discomfort", &[
         "{chest} ~3 weird|funny|off|strange|wrong|uncomfortable|full|burning|fluttering|pounding|racing",
         "{heart} ~3 racing|pounding|fluttering|skipping|irregular", "{heart} ~3 beating ~2 (fast|out of)",
-        "pressure ~3 {chest}", "palpitat*", "corazon ~3 acelerado|rapido|latiendo", "pecho ~3 raro|extrano|incomodo",
+        "pressure ~3 {chest}", "palpitat*", "corazon ~3 acelerado|rapido|latiendo", "pecho ~3 raro|extrano|incomodo", "pressure ~3 (in the center|in the centre|in the middle|right in the middle|right in the center|center of|middle of)", "(rubbing|pressing on|pounding on|massaging) ~2 (her|his|my|their) {chest}",
     ]),
     c("radiating_pain", &[
         "{pain} ~5 down|into|up|to|radiat*|spread*|going|goes|shooting|moving ~3 arm|arms|jaw|shoulder|shoulders|back|neck|teeth",
         "left arm|shoulder ~3 {pain}|{numb}|{weak}", "jaw ~3 {pain}|clench*", "{pain} ~3 (jaw|left arm)",
-        "brazo izquierdo ~3 {pain}|{numb}", "{pain} ~4 (brazo izquierdo|mandibula|quijada|espalda)", "mandibula|quijada ~3 {pain}",
+        "brazo izquierdo ~3 {pain}|{numb}", "{pain} ~4 (brazo izquierdo|mandibula|quijada|espalda)", "mandibula|quijada ~3 {pain}", "between ~2 shoulder blades", "(boring|drilling|shooting|stabbing|going) ~2 (through|thru) ~4 (chest|back|front)", "(creeping|spreading|moving|going|traveling|travelling|crawling|radiating|shooting) ~2 (up|down|into) ~3 (neck|jaw|arm|arms|shoulder|shoulders|back|teeth)", "(holding|clutching|grabbing|rubbing|gripping) ~2 (her|his|my|their) left arm",
     ]),
     c("sweating", &["{sweat}", "cold sweat*", "pouring sweat", "dripping ~2 sweat", "sudor frio"]),
-    c("nausea", &["{nausea}", "ganas de vomitar", "(about to|gonna|going to) throw up", "sick to my stomach"]),
-    c("vomiting", &["vomit*|throwing|threw|puking|puked|vomitando|vomito|vomita|vomitado", "cant stop ~2 throwing|vomiting", "(thrown|threw|throw|throwing) up",]),
+    c("nausea", &["{nausea}", "ganas de vomitar", "(about to|gonna|going to) throw up", "sick to my stomach", "(feel|feeling|feels|felt) (sick|queasy|like throwing up|like vomiting)"]),
+    c("vomiting", &["vomit*|throwing|threw|puking|puked|vomitando|vomito|vomita|vomitado", "cant stop ~2 throwing|vomiting", "(thrown|threw|throw|throwing) up",
+    ]),
 
     // ---- stroke (BE FAST) ----
     c("face_droop", &[
@@ -95,7 +96,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "{side} ~3 {face} ~3 ({droop}|{numb}|frozen|paraly*|wont move|doesnt move|not moving|gone)",
         "{face} ~3 {numb}", "{numb} ~6 {face}", "(only|just) {side} ~3 {face}", "{side} ~4 {face} ~4 (goes up|moves|works|wont|doesnt|isnt|not|{droop})", "(cant|couldnt) ~2 smile ~2 (right|properly|straight|normally|on one side|evenly)",
         "smile ~3 (wrong|one sided|lopsided|crooked|uneven|weird|off|slanted)", "eye ~2 (droop*|closing on its own)",
-        "se le cayo ~3 cara|boca|labio", "se le ve ~2 cara|boca ~2 rara|chueca|caida|torcida",
+        "se le cayo ~3 cara|boca|labio", "se le ve ~2 cara|boca ~2 rara|chueca|caida|torcida", "se (le|me) cayo ~5 cara|boca|labio", "se (le|me) (cayo|cae|esta cayendo) ~3 (un lado|la mitad|el lado)",
     ]),
     c("limb_deficit", &[
         "{side} ~2 of ~2 (my|his|her|their|the) ~1 body ~4 ({numb}|{weak}|went|gone|wont|isnt|not|cant|doesnt|stopped|feels)",
@@ -123,7 +124,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "habla|hablando|hablar ~3 (raro|rara|chistoso|arrastrad*|enredad*|mal|incoherencias|extrano|extrana|trabad*|como borracho|como borracha)",
         "no ~2 puede|puedo|podia ~2 hablar", "no se le entiende", "no le entiendo ~2 (nada|lo que)", "arrastra ~2 palabras|lengua",
         "no (le|me) salen ~2 palabras", "se (le|me) traba ~2 lengua", "lengua ~2 trabada|pesada|dormida",
-        "dice cosas ~2 (sin sentido|raras)", "palabras ~3 revueltas|mezcladas|raras", "(wrong|jumbled|mixed up|made up|scrambled|nonsense) words", "(its|is|all|just) nonsense", "using ~3 wrong words",
+        "dice cosas ~2 (sin sentido|raras)", "palabras ~3 revueltas|mezcladas|raras", "(wrong|jumbled|mixed up|made up|scrambled|nonsense) words", "(its|is|all|just) nonsense", "using ~3 wrong words", "(comes|come|coming|came) out ~3 (wrong|as the wrong|garbled|jumbled|as nonsense|as gibberish|all wrong|backwards)", "mouth ~2 (says|said|saying) ~2 something else", "(says|said|saying|say) ~2 (the wrong word|wrong words|the wrong words)", "(struggling|struggle|struggles|hard|trouble|hardly|barely) ~2 get ~2 words out",
     ]),
     c("balance_loss", &[
         "lost|losing|lose|loses ~2 balance|footing|coordination", "off balance", "(cant|couldnt) ~3 (walk|stand) ~2 (straight|up|properly|right|without)",
@@ -132,7 +133,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "stumbling|staggering|wobbling|wobbly|unsteady", "legs ~3 (gave out|wont hold)", "walking ~3 (drunk|funny|like a drunk|like drunk|crooked|weird)",
         "cant ~2 coordinate|control", "room|world|everything ~3 spinning", "vertigo",
         "perdio|pierde|perdi|pierdo ~2 equilibrio|balance|coordinacion", "no ~2 puede|puedo|podia ~2 caminar|pararse|pararme|mantenerse|sostenerse",
-        "se va ~2 de lado", "tambale*", "se cae ~2 (de lado|sola|solo)",
+        "se va ~2 de lado", "tambale*", "se cae ~2 (de lado|sola|solo)", "(cant|couldnt|unable to|not able to) ~2 keep ~2 (balance|footing)", "toppl*", "(fell|falling|tipped|tipping|keeled|falls|leaning) sideways",
     ]),
     c("stroke_word", &[
         "stroke|strokes|stroking", "mini stroke", "derrame*", "embolia", "accidente cerebrovascular", "ataque cerebral", "ictus", "trombosis cerebral",
@@ -143,7 +144,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "just ~2 (happened|started|now|came on|hit)", "minutes ago", "minute ago", "an hour ago", "few minutes", "woke up ~4 with|and|like|this",
         "hit me", "all at once", "right now", "hace ~2 minutos|rato", "ahorita", "just woke up",
         "this morning", "started ~3 ago", "in the last ~2 hour|hours|minutes", "within ~2 minutes|seconds",
-        "immediately", "from one moment to the next", "de un momento a otro",
+        "immediately", "from one moment to the next", "de un momento a otro", "(never|not) (been|acted|looked|seen him|seen her) like this", "(was|were) (fine|normal|okay|ok|completely normal|totally fine|perfectly fine) ~4 (and now|at lunch|at breakfast|this morning|an hour ago|a minute ago|minutes ago|until|then)", "in an instant", "all of a sudden",
     ]),
 
     // ---- breathing ----
@@ -159,13 +160,16 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "ribs|chest|belly|stomach ~3 (sucking in|pulling in|caving in|sinking in)",
         "no ~2 puedo|puede|podia|pudo|pueden ~2 respirar", "no respira", "falta ~3 aire", "faltando ~2 aire", "(le|me) falta ~1 aire",
         "ahog*", "dificultad ~2 respirar", "(le|me) cuesta ~3 respirar", "sin aire", "no (le|me) entra ~2 aire",
-        "atragant*", "labios ~3 morad*|azul*", "se ~1 esta ~1 poniendo ~1 morad*|azul*", "se puso ~1 morad*|azul*", "jadeando", "silbido ~3 pecho", "(not able to|unable to) ~1 {breathe}", "inhalador ~4 no ~3 (hace|sirve|funciona|ayuda|haciendo|esta)", "inhalador ~3 (no sirve|no funciona|no ayuda|no hace nada)", "(not|isnt|arent|wasnt) {breathe} (right|normal|normally|properly|well|good)", "(face|lips|skin) ~3 (gray|grey|ashen|blue|purple)",
+        "atragant*", "labios ~3 morad*|azul*", "se ~1 esta ~1 poniendo ~1 morad*|azul*", "se puso ~1 morad*|azul*", "jadeando", "silbido ~3 pecho", "(not able to|unable to) ~1 {breathe}", "inhalador ~4 no ~3 (hace|sirve|funciona|ayuda|haciendo|esta)", "inhalador ~3 (no sirve|no funciona|no ayuda|no hace nada)", "(not|isnt|arent|wasnt) {breathe} (right|normal|normally|properly|well|good)", "(face|lips|skin) ~3 (gray|grey|ashen|blue|purple)", "inhaler|nebulizer|puffer|albuterol ~9 (doing nothing|not helping|isnt helping|not working|isnt working|useless|didnt help|hasnt helped|not doing anything|isnt doing anything|no help|does nothing|did nothing)", "(attack|wheezing|breathing) ~4 (isnt|wont|not|hasnt) ~1 (stop*|better|improv*|helping|easing)", "(through|thru) a straw", "(rasping|raspy|rasps) ~4 (breath*|sound*|noise*|trying|gasp*)", "(lips|lip|face|skin|fingernails|nails|fingers|mouth) ~4 (grayish|greyish|ashen|bluish|purplish|blue|gray|grey|purple)", "(trying|tries|struggling) ~1 to ~1 {breathe} ~3 (sounds|noise|noises|rasp*|gasp*|wheez*)",
     ]),
+    // Wheeze alone is asthma a clinic sees every day; with an allergen, hives or a rescue
+    // inhaler that fails it is an airway closing.
+    c("wheezing", &["wheez*", "whistl* ~3 (chest|breath*|breathing)", "chest ~3 whistl*", "silbido*", "silba ~3 pecho", "chiflido ~3 pecho"]),
     c("short_of_breath", &[
         "short ~1 of ~1 {breathe}", "shortness ~1 of ~1 {breathe}", "out of breath", "winded", "breathless", "trouble|hard|difficulty|difficult|problem ~3 {breathe}",
         "{breathe} ~3 hard|heavy|fast|weird|funny|strange|shallow|rattling|noisy|gurgling|labored|rapid|quick|short",
         "cant ~3 (deep breath|full breath|take a breath)", "breathing ~2 really|so|very ~1 fast|hard", "short winded", "sob",
-        "falta de aire", "respira ~2 (rapido|raro|muy rapido|con dificultad)", "me cuesta respirar", "respiracion ~2 rapida|agitada|dificil", "agitad*", "(not able to|unable to) breathe", "breathless*",
+        "falta de aire", "respira ~2 (rapido|raro|muy rapido|con dificultad)", "me cuesta respirar", "respiracion ~2 rapida|agitada|dificil", "agitad*", "(not able to|unable to) breathe", "breathless*", "chest ~3 (whistling|wheezing|rattling)",
     ]),
 
     // ---- pulmonary embolism ----
@@ -181,7 +185,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "throat|tongue|lips|lip|mouth|face|eyes|eye|garganta|lengua|labios|labio|cara|boca|ojos|epiglottis ~4 swell*|swollen|puff*|clos*|tight*|thick|hinch*|cerr*|huge|blow*|balloon*|big|bigger|inflam*",
         "swell*|swollen|puff*|hinch* ~3 throat|tongue|lips|face|garganta|lengua|labios|cara|boca",
         "throat ~3 clos*|tight*|narrow*|thick|shut", "(cant|couldnt) ~2 swallow*", "(trouble|hard|difficulty) ~2 swallow*", "no ~1 puedo|puede|podia ~1 tragar",
-        "se (le|me) cierra ~2 garganta", "garganta ~3 cerrando|cerrada", "cerrando ~3 garganta", "(cerrando|hinchando) ~3 (garganta|lengua|labios|cara)",
+        "se (le|me) cierra ~2 garganta", "garganta ~3 cerrando|cerrada", "cerrando ~3 garganta", "(cerrando|hinchando) ~3 (garganta|lengua|labios|cara)", "(lips|lip|tongue|throat|face|mouth|eyes) ~4 (swole|swolen|swolled|swollen up|blown up|puffed up)",
     ]),
     c("anaphylaxis_word", &[
         "anaphyla*", "anafila*", "anafala*", "anaphalax*", "({severe}|serious|bad|major|big|scary|massive) ~2 allerg* ~2 reaction*",
@@ -208,15 +212,15 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "(pool|puddle|pools) ~2 of ~1 blood", "(so much|lots of|a lot of|tons of|too much|mucha|tanta|un charco de) ~1 {blood}",
         "spurt*|gush*|pour*|squirt*|pump* ~3 {blood}|bleed*", "no (para|deja) ~2 de ~1 sangrar", "sangra ~2 (mucho|muchisimo|sin parar|bastante)",
         "sangrado ~2 fuerte|abundante|mucho", "sangre ~3 (por todos lados|por todas partes|a chorros|no para)", "hemorragia",
-        "cut ~4 (deep|to the bone|artery|wont close|gaping|wide open)", "artery", "amputat*", "cut off ~2 finger|fingers|hand|toe", "spurt*|squirt*|gushing", "pressing ~6 (wont|doesnt|isnt|hasnt) ~1 stop*",
+        "cut ~4 (deep|to the bone|artery|wont close|gaping|wide open)", "artery", "amputat*", "cut off ~2 finger|fingers|hand|toe", "spurt*|squirt*|gushing", "pressing ~6 (wont|doesnt|isnt|hasnt) ~1 stop*", "(so much|lots of|a lot of|tons of|too much) (bright red|dark red|fresh|red) blood", "(nosebleed|nosebleeds|bloody nose|nose bleed|nose bleeding|nose is bleeding) ~8 (wont|cant|doesnt|hasnt|not|isnt|wouldnt) ~1 (stop*|slow*)", "(nosebleed|bloody nose|nose bleed|nose bleeding) ~4 (over|more than|for) ~2 (hour|hours|an hour|half an hour|30 minutes|forty minutes)", "(nosebleed|bloody nose|nose bleeding) ~8 (pouring|gushing|down my throat|down his throat|down her throat|blood thinner*)",
     ]),
     c("pregnant", &[
         "pregnant", "pregnancy", "weeks along", "expecting", "trimester", "embarazada", "embarazo", "semanas de embarazo",
-        "miscarr*", "aborto espontaneo", "(perdiendo|losing) ~2 (bebe|baby)",
+        "miscarr*", "aborto espontaneo", "(perdiendo|losing) ~2 (bebe|baby)", "(im|i am|i m) ~1 {count} weeks", "{count} weeks (pregnant|along)",
     ]),
     c("blood_up", &[
         "cough*|vomit*|throw*|threw|spit*|puk*|tosiendo|tose|tosio|vomitando|vomita|vomito|escupiendo|escupe ~6 {blood}|clots|coffee",
-        "{blood} ~4 vomit*|throw*|threw|cough*|spit*", "coffee grounds", "hematemesis", "vomito ~2 (con sangre|negro)",
+        "{blood} ~4 vomit*|throw*|threw|cough*|spit*", "coffee grounds", "hematemesis", "vomito ~2 (con sangre|negro)", "(threw up|throwing up|throw up|vomited|vomiting|puked|puking|coughed up|coughing up|cough up) ~8 (blood|bright red|clots)",
     ]),
     c("black_stool", &[
         "black|tarry|tar|maroon|bloody ~3 stool*|poop*|bm|bms|bowel*|diarrhea|poo|feces|movement*",
@@ -233,7 +237,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "found ~3 (on the floor|on the ground|unconscious|not breathing|lying)", "knocked (out|unconscious)", "barely conscious", "in and out of consciousness",
         "(lost|losing) consciousness", "eyes ~2 (rolled|rolling) ~2 back", "not waking", "cant ~2 wake", "wont wake",
         "desmay*", "no ~2 (despierta|reacciona|responde|contesta|se mueve|se despierta)", "no abre ~2 ojos", "(perdio|perdi|pierde) ~2 conocimiento|sentido|conciencia",
-        "se cayo ~3 y no", "se quedo ~2 (tiesa|tieso|inconsciente|sin moverse)", "no hay respuesta", "se fue ~2 al piso", "(woke up|came to|found myself|came around) ~3 (on the floor|on the ground|on the bathroom floor|on the kitchen floor)", "how long ~3 (i|he|she) (was|had been) out", "(was|were) out cold",
+        "se cayo ~3 y no", "se quedo ~2 (tiesa|tieso|inconsciente|sin moverse)", "no hay respuesta", "se fue ~2 al piso", "(woke up|came to|found myself|came around) ~3 (on the floor|on the ground|on the bathroom floor|on the kitchen floor)", "how long ~3 (i|he|she) (was|had been) out", "(was|were) out cold", "(was|were|been|went) out for ~2 (a minute|a few|a second|minute|minutes|seconds|a bit|a moment|a while)", "knocked (him|her|me|them) out",
     ]),
     c("seizure", &[
         "seiz*", "seizer*", "sezure*", "siezure*", "seasure*", "ceasure*", "convuls*", "having a fit", "fitting",
@@ -245,7 +249,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
     // ---- headache, vision, confusion ----
     c("headache", &[
         "headache*", "head ~3 {pain}|pounding|explod*|splitting|throbbing|killing", "pain ~3 in ~2 head", "migraine*", "dolor ~2 de ~1 cabeza",
-        "cabeza ~3 duele|explot*|estalla|revienta|dolor", "jaqueca", "(grabbed|holding|clutching|grabbing|clutched) ~2 head",
+        "cabeza ~3 duele|explot*|estalla|revienta|dolor", "jaqueca", "(grabbed|holding|clutching|grabbing|clutched) ~2 head", "(in|at|on) the (back|top|side|front|base) of (my|his|her|the|their) (head|skull)",
     ]),
     c("headache_worst", &[
         "worst ~4 (headache*|head pain|pain of|pain in my|pain ive|pain ever)", "thunderclap",
@@ -254,7 +258,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "{sudden} ~4 (headache*|head pain|pain in my head|pain in his head|pain in her head)",
         "(headache*|head pain) ~5 ({sudden}|out of nowhere|came on|hit me|hit her|hit him|like a)",
         "peor dolor ~2 de ~1 cabeza", "dolor ~2 de ~1 cabeza ~3 ({sudden}|horrible|insoportable|muy fuerte|el peor|explot*|como nunca)",
-        "cabeza ~3 explot*|estalla|revienta", "never had a headache ~2 (like this|this bad)", "headache ~3 never had", "explot* ~3 cabeza",
+        "cabeza ~3 explot*|estalla|revienta", "never had a headache ~2 (like this|this bad)", "headache ~3 never had", "explot* ~3 cabeza", "(explod*|burst|popped|snapped|went off|blew) ~6 (in|inside) ~3 head|skull|brain", "trueno|rayo|explosion|bomba|balazo ~3 cabeza",
     ]),
     c("vision_loss", &[
         "(cant|couldnt|unable to|not able to) ~2 see ~4 (out of|from|in|with|on|anything|a thing|at all|left|right|one)",
@@ -263,9 +267,9 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "half|part|side ~4 vision|sight ~3 gone|missing|black|dark|blank|blurry", "(seeing|see) double", "double vision", "seeing two ~1 of", "everything doubled",
         "blind ~3 in ~2 eye", "(blind|dark|black) spot ~3 eye|vision", "no ~2 (veo|ve|puede ver|puedo ver|podia ver) ~3 ojo|nada|lado|bien|de",
         "(perdi|perdio|pierde) ~2 vista|vision", "se (le|me) nublo ~2 vista", "vista ~3 negra|oscura|doble", "(veo|ve) doble", "como una cortina",
-        "cant see", "(went|gone|turned|is|going) ~1 (black|dark|blank|gray|grey|white) ~4 eye|eyes|vision|sight", "sight|vision ~5 (just went|went out|is gone|gone|disappeared|vanished)", "disappeared|vanished ~3 vision|sight", "(negro|oscuro|negra|oscura) ~3 ojo",
+        "cant see", "(went|gone|turned|is|going) ~1 (black|dark|blank|gray|grey|white) ~4 eye|eyes|vision|sight", "sight|vision ~5 (just went|went out|is gone|gone|disappeared|vanished)", "disappeared|vanished ~3 vision|sight", "(negro|oscuro|negra|oscura) ~3 ojo", "(half|side|part) of (what|everything) ~5 (vanished|disappeared|missing|gone|black|dark|blank)", "(left|right) side of everything ~4 (missing|gone|black|dark|blank)", "(missing|gone|black|dark) in (both|one) eye*", "(sight|vision|eyesight) ~3 (dimmed|dimming|faded|fading|blacked out|went out|switched off|shut off|turned off|went dark)", "(black|dark|gray|grey|blank) (spot|blotch|patch|area|hole|smudge|cloud|shadow|curtain) ~7 (eye|vision|sight)", "(cant|couldnt) ~2 (read|see) ~4 (with|out of|in|from) ~2 eye", "se (me|le) fue ~2 vista", "(perdi|perdio) ~3 vista ~3 ojo",
     ]),
-    c("vision_blur", &["blurry|blurred|blurring|fuzzy|foggy|hazy|cloudy|dim ~3 vision|eye|eyes|sight", "vision|eye|eyes|sight ~3 blurry|blurred|fuzzy|foggy|hazy|cloudy|dim", "flashing lights", "borros*"]),
+    c("vision_blur", &["blurry|blurred|blurring|fuzzy|foggy|hazy|cloudy|dim ~3 vision|eye|eyes|sight", "vision|eye|eyes|sight ~3 blurry|blurred|fuzzy|foggy|hazy|cloudy|dim", "flashing lights", "borros*", "(visions|sights|eyes) ~3 (blurry|blurred|fuzzy|foggy|hazy|cloudy|dim|gone blurry)"]),
     c("confused", &[
         "confus*", "disoriented", "disorientated", "delirious", "incoherent", "out of it", "not making sense", "(doesnt make sense|makes no sense)",
         "(talking|saying) nonsense", "saying ~2 weird|strange|crazy|random ~1 things|stuff",
@@ -274,7 +278,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "(cant|couldnt) ~2 think ~2 straight|clearly", "brain fog", "spaced out", "zoned out", "staring ~3 (blank*|off|into space|at nothing)",
         "forgot ~3 (who|where|my name|her name|his name)", "keeps ~2 asking ~2 same", "asking the same question", "not with it", "loopy",
         "confundid*", "desorientad*", "no ~1 sabe ~3 (donde|quien|que dia|su nombre)", "no ~2 me ~1 reconoce|conoce", "no reconoce", "dice cosas ~2 (sin sentido|raras|incoherentes)",
-        "incoherente", "no esta ~2 en si", "como perdid*", "esta ~1 rara|raro|extrana|extrano", "no tiene sentido ~2 lo que dice", "muddled", "(foggy|fuzzy) ~2 (head|headed|thinking)",
+        "incoherente", "no esta ~2 en si", "como perdid*", "esta ~1 rara|raro|extrana|extrano", "no tiene sentido ~2 lo que dice", "muddled", "(foggy|fuzzy) ~2 (head|headed|thinking)", "(keeps|keep|kept) asking ~2 (who i am|who we are|where she is|where he is|where she was|where he was|where i am|who i was|what day|what year|who he is|who she is)", "calling (me|us|her|him) ~3 (wrong name|by my|by the wrong|someone elses|by her|by his)", "(dont|doesnt|didnt|cant|couldnt) ~1 recogni* ~3 (my own|his own|her own|me|us|anyone|anybody|family|wife|husband|son|daughter|mom|dad|house|home|bedroom|room|where)", "(cant|couldnt|trying to|struggling to|doesnt|dont|didnt|cannot) ~1 remember ~4 (own name|own address|her name|his name|my name|daughters name|sons name|wifes name|husbands name|kids names|address|how i got|how he got|how she got|where i live|where he lives|where she lives|where i am|where i was)", "(forgot|forgotten|forgetting) ~3 (own name|own address|own kids|own children|where i live|where he lives|where she lives)", "(thoughts|thinking|mind|brain|head) ~4 (scrambled|jumbled|mixed up|all mixed|muddled|garbled)", "incoherencia*", "no sabe ~3 como se llama", "(cant|couldnt) ~2 (work out|figure out|tell) ~2 where (i|he|she|we) (am|is|was|are)", "got lost ~5 (driving|walking|on the way) ~4 (home|road|route|street)", "(so|all|really|very|completely|totally|suddenly) ~1 mixed up", "(not|isnt|arent|aint) making (no|any) sense", "losing track of ~3 (what|where|saying|thoughts)",
     ]),
 
     // ---- poisoning, burns, head injury ----
@@ -287,7 +291,13 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "alarm ~3 carbon|co|monoxide", "fumes ~4 headache|dizzy|sick|passed|everyone", "gas ~3 leak|smell ~5 dizzy|headache|sick|passed|faint",
         "se ~1 tomo|tomaron|trago|comio|bebio ~4 pastillas|todas|frasco|cloro|veneno|{poison}|medicina|medicinas",
         "se metio ~2 a la boca ~2 {poison}|pastilla*", "se trago ~3 {poison}|pastilla*|una|algo", "too much ~2 insulin|fentanyl|heroin|methadone|oxy",
-        "fentanyl", "heroin", "narcan", "naloxone", "pinpoint pupils", "tomo ~2 demasiad*", "sobredosis", "(took|swallowed|taken|had|popped) ~3 (too many|too much|extra|double|twice|a bunch|a lot)", "(took|swallowed|taken|popped) ~3 {count} ~4 ({pill}|of my|of his|of her|instead of)", "instead of (one|1|two|2) ~3 ({pill}|pill|tablet)", "(doubled|tripled) up", "(swallowed|ate|drank|got into|chewed|licked|eaten|eating|drinking|took) ~6 {poison}",
+        "fentanyl", "heroin", "narcan", "naloxone", "pinpoint pupils", "tomo ~2 demasiad*", "sobredosis", "(took|swallowed|taken|had|popped) ~3 (too many|too much|extra|double|twice|a bunch|a lot)", "(took|swallowed|taken|popped) ~3 {count} ~4 ({pill}|of my|of his|of her|instead of)", "instead of (one|1|two|2) ~3 ({pill}|pill|tablet)", "(doubled|tripled) up", "(swallowed|ate|drank|got into|chewed|licked|eaten|eating|drinking|took) ~6 {poison}", "(pill organizer|pillbox|pill box|pill bottle|medicine bottle|pill case|pill container|med box) ~8 (empty|missing|gone|half|open|opened)", "(found|caught) ~4 (with|into|in) ~3 (pills|pill organizer|pill bottle|medicine|meds|pillbox|medicine cabinet)", "(drunk|drank|drinked|swallowed|swallow|drink) ~4 {poison}", "(lethal|fatal|deadly) dose",
+    ]),
+    // A doubled or wrong dose: harmless for most pills, an overdose with drowsiness, slow
+    // breathing or confusion (opioids, insulin, sedatives).
+    c("extra_dose", &[
+        "(double|doubled|triple|tripled|extra|second) ~1 (dose|dosed|dosing|doses|dosage)", "(took|taken|gave|given) ~4 (twice|two doses|both doses|again) ~4 (by mistake|by accident|accidentally|forgot)",
+        "(took|taken|gave|given) ~3 (it|them|my|his|her) ~3 twice", "(dosis doble|doble dosis)",
     ]),
     c("burn", &["burn|burns|burned|burnt|scald*|quemadura*|quemo|quemado|quemada"]),
     c("burn_severe", &[
@@ -296,7 +306,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "electrocut*", "electric shock", "shocked by", "got (shocked|zapped)", "touched ~3 (wire|outlet|power line)", "struck by lightning", "se electrocuto",
         "(boiling|hot|scalding) water|oil|grease|coffee|soup|tea ~5 (on|over|spilled|all over|poured|fell|splashed)", "(spilled|poured|knocked) ~5 boiling|hot|scalding",
         "(acid|bleach|lye|chemical|chemicals|drain cleaner|oven cleaner) ~4 (eye|eyes|face|skin|splash*|in his|in her|in my)", "splash* ~4 eye*|face ~3 chemical|acid|bleach|cleaner",
-        "skin ~3 (peeling|coming off|white|black|charred|melted|bubbling)", "(agua|aceite) hirviendo", "quimico ~3 ojo*|cara", "cloro ~3 ojo*", "(boiling|scalding|hot) (water|oil|grease|coffee|tea|soup) ~7 (all over|on his|on her|on my|down|over|onto) ~2 (chest|arms|face|body|legs|back|him|her|me|arm|hand|hands)",
+        "skin ~3 (peeling|coming off|white|black|charred|melted|bubbling)", "(agua|aceite) hirviendo", "quimico ~3 ojo*|cara", "cloro ~3 ojo*", "(boiling|scalding|hot) (water|oil|grease|coffee|tea|soup) ~7 (all over|on his|on her|on my|down|over|onto) ~2 (chest|arms|face|body|legs|back|him|her|me|arm|hand|hands)", "skin ~4 (blister*|bubbl*|white|peeling|charred|raw)", "(kettle|pot|pan|boiling|scalding|hot oil|grease|fryer) ~6 (onto|on|over|all over|down) ~3 (his|her|my|their) (chest|arms|face|body|legs|back|belly|stomach|neck)", "(blistered|blistering|blisters) ~4 (all over|chest|arms|face|body|legs|back|white)",
     ]),
     c("head_hit", &[
         "hit|hitting|bumped|banged|smacked|struck|cracked|whacked|slammed|knocked|bonked|bashed ~4 head|skull|forehead", "fell ~6 head|skull|forehead",
@@ -306,7 +316,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
     ]),
     c("drowsy", &[
         "sleepy|drowsy|lethargic|groggy", "(wont|cant|hard to|not) ~1 (stay|staying|keep) ~1 awake", "keeps ~2 (falling asleep|passing out|nodding off|dozing)",
-        "hard to wake", "cant ~2 keep ~2 eyes open", "nodding off", "somnolient*", "muy dormid*", "no se mantiene ~1 despiert*", "se queda dormid*",
+        "hard to wake", "cant ~2 keep ~2 eyes open", "nodding off", "somnolient*", "muy dormid*", "no se mantiene ~1 despiert*", "se queda dormid*", "(barely|hardly) ~1 keep ~2 eyes open",
     ]),
     c("blood_thinner", &[
         "blood thinner*", "warfarin", "coumadin", "eliquis", "xarelto", "apixaban", "rivaroxaban", "anticoagul*", "plavix", "heparin", "pradaxa",
@@ -330,7 +340,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "glass ~6 (rash|spots|dots|blotches|marks|still see|can still)", "press* ~5 spots|rash|dots ~3 still|stay|dont",
         "purple|dark|maroon ~2 spots|dots|blotches|pinpricks|pinpoints|rash", "petechia*", "purpura",
         "manchas|puntitos|puntos|sarpullido|ronchas ~6 no ~2 (desaparecen|se quitan|se borran|se van|cambian)", "manchas ~2 moradas|oscuras",
-        "vaso ~5 manchas|puntos|sarpullido|sigue", "bruis* ~3 (everywhere|all over|out of nowhere|spreading)",
+        "vaso ~5 manchas|puntos|sarpullido|sigue", "bruis* ~3 (everywhere|all over|out of nowhere|spreading)", "(manchit*|puntit*|pintit*) ~6 no ~2 (desaparecen|se quitan|se borran|se van|cambian)", "(manchit*|puntit*|pintit*) ~2 (moradas|moraditas|oscuras|rojas)",
     ]),
     c("infection", &[
         "infection*", "infected", "cellulitis", "uti", "pneumonia", "incision", "wound", "surgery", "abscess", "red streak*", "pus", "kidney infection",
@@ -353,11 +363,12 @@ pub const CONCEPTS: &[ConceptDef] = &[
     c("sepsis_word", &["sepsis", "septic", "septicemia", "septic shock", "blood infection", "infeccion ~2 en la sangre"]),
 
     // ---- children ----
-    c("baby", &["{baby}", "(month|months|week|weeks|day|days) old", "(meses|semanas|mes|dias) de nacid*", "recien nacid*"]),
+    c("baby", &["{baby}", "(month|months|week|weeks|day|days) old", "(meses|semanas|mes|dias) de nacid*", "recien nacid*", "(hes|shes|he is|she is|is only|only|just|baby is) {count} (months|month|weeks|week)", "(hes|shes|he is|she is|is only|only|just|baby is) (one|a) (month|week)",
+    ]),
     c("young_infant", &[
         "newborn*", "recien nacid*", "(1|2|3|4|5|6|7|8|9|10|11|12|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|few|couple) (week|weeks) old",
         "(1|2|one|two|a) (month|months) old", "(1|2|3|4|5|6|7|8|9|10|11|12|una|dos|tres|cuatro|cinco|seis|siete|ocho) (semanas|semana) (de nacido|de nacida|de vida)",
-        "(un|uno|1|dos|2) (mes|meses) (de nacido|de nacida|de vida)", "(day|days) old", "dias ~2 de nacid*",
+        "(un|uno|1|dos|2) (mes|meses) (de nacido|de nacida|de vida)", "(day|days) old", "dias ~2 de nacid*", "(shes|hes|she is|he is|is only|only|just|baby is) (1|2|3|4|5|6|7|8|9|10|11|12|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|a couple) ~1 (week|weeks)", "(shes|hes|she is|he is|is only|only|just|baby is) (one|a|1|two|2) (month|months)",
     ]),
     c("not_feeding", &[
         "(not|wont|isnt|hasnt|refus*|stopped|doesnt|didnt|cant) ~3 feed*|eat*|nurs*|drink*|bottle|breastfeed*|latch*|suck*|formula|milk",
@@ -392,7 +403,7 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "{sugar} ~5 (low|dropping|dropped|crashed|crashing|tanked|bottomed|plummet*|high|through the roof|sky high|way up|over|bajo|baja|bajisim*|alta|alto|altisim*|se bajo|se subio|hi|lo)",
         "low ~2 {sugar}", "high ~2 {sugar}", "hypo", "hypoglyc*", "hyperglyc*", "hipoglucemi*", "hiperglucemi*", "{sugar} ~3 20|25|30|35|40|45|50|400|450|500|550|600|700",
         "meter ~3 says|reads|reading ~2 hi|high|lo|low", "insulin ~4 (too much|double|twice|wrong)", "too much insulin", "demasiada insulina", "se inyecto ~3 insulina",
-        "diabet* ~4 (shaking|confused|sweat*|not making|passed|wont|cant|vomit*|throwing)", "(meter|sugar|glucose|reading|number|bg|bs|glucometer|monitor) ~3 (said|says|reads|read|is|was|showed|shows|at|of) ~2 {sugarnumber}",
+        "diabet* ~4 (shaking|confused|sweat*|not making|passed|wont|cant|vomit*|throwing)", "(meter|sugar|glucose|reading|number|bg|bs|glucometer|monitor) ~3 (said|says|reads|read|is|was|showed|shows|at|of) ~2 {sugarnumber}", "(took|taken|take|gave|did) ~3 insulin ~6 (skipped|didnt eat|havent eaten|hasnt eaten|no food|without eating|forgot to eat|missed|not eaten)", "{sugar} ~3 (en|de|a|at|of|is|was|reads|esta en|in the) ~2 (veinte|treinta|cuarenta|cincuenta|sesenta|twenty|thirty|forty|fifty|sixty|quinientos|seiscientos|cuatrocientos)", "{sugar} ~3 (en|de|a|at|of|is|was|reads|esta en|in the) ~2 {sugarnumber}",
     ]),
     c("fruity_breath", &[
         "breath ~4 (fruity|sweet|smells like nail polish|smells like acetone|smells like fruit)", "fruity ~2 breath", "dka", "ketoacidosis", "cetoacidosis", "ketones ~3 high|large|dark",
@@ -450,20 +461,20 @@ pub const CONCEPTS: &[ConceptDef] = &[
         "mejor ~4 (sin mi|sin el|sin ella|muerto|muerta|si no estuviera|si me muero)", "estarian mejor ~2 sin", "no vale la pena ~2 vivir|seguir",
         "no tiene sentido ~2 vivir|seguir", "pensando ~2 en ~3 (matarme|morir|suicid*|quitarme|acabar)", "pastillas ~4 listas|guardadas|juntas",
         "tengo ~4 pastillas ~3 para|listas|guardadas", "despedirme", "despedi* ~2 de todos", "cartas ~3 (despedida|mis hijos|mi familia)", "nota de despedida",
-        "regalando ~2 mis cosas", "tirarme ~3 puente|edificio|tren|carro", "aventarme", "no aguanto ~2 (mas|vivir)", "ya no puedo mas", "(to|gonna|going to|want to|wanna|ready to) end it", "(overdos*|took|swallowed|cut|hurt|burned|od) ~5 (on purpose|intentionally|deliberately|a proposito)", "(use|using|turn|turning|point|pointing) ~3 on (myself|me|himself|herself)", "(thinking|thought|think|thinks) ~2 (about|of) ~2 (jumping|hanging myself|shooting myself|overdosing|driving off|pulling the trigger|taking all|swallowing all|slitting)", "(rope|noose) ~5 (garage|basement|attic|beam|ceiling|rafter|rafters|tied|tie|look at it|keep going)", "(how many|enough) ~5 ({pill}|tablets) ~6 (not wake|never wake|to die|kill me|to kill|end it|be fatal|be lethal)", "(looked up|look up|looking up|googled|googling|searched|searching|researched|researching|reading about) ~6 (how to die|ways to die|to not wake|to kill myself|lethal|end it|hang|painless)", "(made|have|got|making|came up with) ~1 a plan ~6 (when and how|how and when|to die|to end|to kill|how to do it|how im going to)", "i know (when and how|how and when|how im going to do it)", "(dont|doesnt|not) ~1 feel ~1 safe ~2 (with|around|by) (myself|himself|herself)", "(scared|afraid|terrified|frightened) of what ~1 (ill|i will|i might|i could|i would|im going to|he might|she might|hell|shell|he will|she will) ~2 do", "(picturing|imagining|picture|imagine|visualiz*) ~5 (steering|driving|crashing|swerving|jumping|ending it|dying|killing|my funeral|being dead)", "(stopped|stop|quit|quitting) wanting to (live|be alive|be here|exist|wake up|go on)", "(hit by a bus|didnt wake up|died tomorrow|never woke up) ~5 (relieved|wouldnt mind|be okay|be fine|be glad|be happy)", "(done|finished) with (life|living|it all|everything|this life|being alive)", "ready to be done", "(dont|cant|doesnt|no) ~1 see ~2 (reason|point|purpose) ~3 (living|live|go on|going on|keep living|being here|keep going|to be here)", "(reason|point|purpose) ~2 to keep (living|going|being here)", "(wants|want|going|threatening|about|trying|ready) to jump", "(standing|sitting|stood) on (the|a) (bridge|ledge|roof|railing|edge|overpass|rooftop)", "(on|at) the (edge|ledge) of (the|a) (bridge|roof|building|cliff)", "better off ~4 (sin mi|sin el|sin ella)", "pensando ~2 en ~3 (tirarme|aventarme|colgarme|ahorcarme|envenenarme|dispararme|matarme)", "(want to|going to|ready to|try to) and (my|his|her) life", "(cant|dont want to) ~2 (go on|keep going|do this|take it|live) ~2 no more", "(dont|doesnt|didnt) ~1 want ~1 to ~2 (be here|live|exist|be alive|go on) ~1 no more", "(dont|doesnt) deserve to (live|be alive|be here|exist|wake up)", "(everyone|everybody|they|my family|my kids|the world|people) ~4 (better|happier|easier) ~3 (if i|without me|when i|once i)", "disappear* (for good|forever|permanently)", "(everyone|everybody|they|my family|my kids|the world|people) ~4 (better|happier|easier) ~3 (if i|without me|when i|once i)", "disappear* (for good|forever|permanently)",
+        "regalando ~2 mis cosas", "tirarme ~3 puente|edificio|tren|carro", "aventarme", "no aguanto ~2 (mas|vivir)", "ya no puedo mas", "(to|gonna|going to|want to|wanna|ready to) end it", "(overdos*|took|swallowed|cut|hurt|burned|od) ~5 (on purpose|intentionally|deliberately|a proposito)", "(use|using|turn|turning|point|pointing) ~3 on (myself|me|himself|herself)", "(thinking|thought|think|thinks) ~2 (about|of) ~2 (jumping|hanging myself|shooting myself|overdosing|driving off|pulling the trigger|taking all|swallowing all|slitting)", "(rope|noose) ~5 (garage|basement|attic|beam|ceiling|rafter|rafters|tied|tie|look at it|keep going)", "(how many|enough) ~5 ({pill}|tablets) ~6 (not wake|never wake|to die|kill me|to kill|end it|be fatal|be lethal)", "(looked up|look up|looking up|googled|googling|searched|searching|researched|researching|reading about) ~6 (how to die|ways to die|to not wake|to kill myself|lethal|end it|hang|painless)", "(made|have|got|making|came up with) ~1 a plan ~6 (when and how|how and when|to die|to end|to kill|how to do it|how im going to)", "i know (when and how|how and when|how im going to do it)", "(dont|doesnt|not) ~1 feel ~1 safe ~2 (with|around|by) (myself|himself|herself)", "(scared|afraid|terrified|frightened) of what ~1 (ill|i will|i might|i could|i would|im going to|he might|she might|hell|shell|he will|she will) ~2 do", "(picturing|imagining|picture|imagine|visualiz*) ~5 (steering|driving|crashing|swerving|jumping|ending it|dying|killing|my funeral|being dead)", "(stopped|stop|quit|quitting) wanting to (live|be alive|be here|exist|wake up|go on)", "(hit by a bus|didnt wake up|died tomorrow|never woke up) ~5 (relieved|wouldnt mind|be okay|be fine|be glad|be happy)", "(done|finished) with (life|living|it all|everything|this life|being alive)", "ready to be done", "(dont|cant|doesnt|no) ~1 see ~2 (reason|point|purpose) ~3 (living|live|go on|going on|keep living|being here|keep going|to be here)", "(reason|point|purpose) ~2 to keep (living|going|being here)", "(wants|want|going|threatening|about|trying|ready) to jump", "(standing|sitting|stood) on (the|a) (bridge|ledge|roof|railing|edge|overpass|rooftop)", "(on|at) the (edge|ledge) of (the|a) (bridge|roof|building|cliff)", "better off ~4 (sin mi|sin el|sin ella)", "pensando ~2 en ~3 (tirarme|aventarme|colgarme|ahorcarme|envenenarme|dispararme|matarme)", "(want to|going to|ready to|try to) and (my|his|her) life", "(cant|dont want to) ~2 (go on|keep going|do this|take it|live) ~2 no more", "(dont|doesnt|didnt) ~1 want ~1 to ~2 (be here|live|exist|be alive|go on) ~1 no more", "(dont|doesnt) deserve to (live|be alive|be here|exist|wake up)", "(everyone|everybody|they|my family|my kids|the world|people) ~4 (better|happier|easier) ~3 (if i|without me|when i|once i)", "disappear* (for good|forever|permanently)", "(everyone|everybody|they|my family|my kids|the world|people) ~4 (better|happier|easier) ~3 (if i|without me|when i|once i)", "disappear* (for good|forever|permanently)", "(the|my) only way out", "only way out (of this|now|left)", "(close|closing|shut) my eyes ~3 (never|not) ~1 (open|wake)", "let go of the (railing|rail|ledge|edge)", "(wish|wishing|hope|hoping|pray|praying|wished) ~4 (hit by|run over|struck by) ~2 (bus|car|truck|train)", "so (it|this|everything) (would|will|could) (all|just) ~1 (be over|end|stop)", "(rather|sooner) ~1 (be dead|die|not be here|not exist|not be alive|not wake up)", "dormir* ~1 y (ya no|no|nunca) (despertar|volver a despertar)", "dormir* (para|y) (no|nunca) ~1 despertar*", "(se|me) va a (matar|suicidar|quitar la vida)", "va a (matarse|suicidarse)", "(saving|saved|stockpiling|collecting|hoarding) ~3 enough ~5 (not wake|never wake|die|end it|to die|kill)", "enough (to|so i) (not|never|dont|wont) wake up", "(wanting|wishing|longing) to (die|be dead|not exist|disappear)", "if (im|i am) (still|even) (alive|around|here) (by then|then|next)", "(wont|will not|not going to) be (alive|around|here) ~3 (for|to see|by|much|next|then|anymore)", "(giving|gave|give|given) ~3 (things|stuff|belongings|possessions|everything) away", "wont need (them|it|anything|my things|these|those) ~2 (much longer|for long)", "(is|be|way) to (not exist|die|not be here|stop existing|end it|not be alive)", "(theyd|theyll|they would|everyone would|everybody would|they will) ~3 (better|happier|easier) ~3 (if i|without me|when i|once i)", "(happier|better|easier) ~4 if (i|im) (was|were|am) (dead|gone)", "(just|only) ~1 waiting (to die|for death|to be dead)", "waiting to die", "(hope|hoping|hoped|praying|pray|wish|wishing) ~3 (i|he|she|id) ~1 (dont|doesnt|never|wont|wouldnt) ~1 wake", "(googling|googled|looking up|looked up|searching|searched|researching|reading about|how many|how much) ~8 (lethal|fatal|deadly)",
     ]),
     c("self_harm", &[
         "cut|cutting|cuts|burn|burning|burned|hurt|hurting|harm|harming|hit|hitting|scratch*|carve|carving|punching|starving myself|himself|herself|themselves|themself",
         "self (harm*|injur*|mutilat*)", "selfharm*", "cutting ~3 (again|my arms|my wrists|my legs|my thighs)", "cut ~2 (my|his|her) wrists|arms|thighs",
         "razor|blade|blades|knife ~5 (myself|my arm|my wrist|wrists|skin|thigh|legs)", "burning ~2 myself ~2 with", "cigarette ~3 (on my|burns on my)",
         "cortarme", "cortarse", "me corto", "se corta", "me estoy cortando", "lastimarme", "lastimarse", "(hacerme|hacerse) dano", "quemarme", "me quemo ~2 a proposito",
-        "me lastimo", "se lastima", "me hago dano", "(dont|doesnt) deserve (food|to eat)", "(waste|wasting) away", "starv* ~2 (myself|on purpose|to death)", "(not|stopped|barely) ~2 eat* ~5 on purpose", "(razor|blade|razor blade|knife|scissors|glass|shard) ~5 (my skin|my arms|my wrists|my legs|my thighs|her arms|his arms|her skin|his skin)", "(cutting|cut|slicing|slice|carving|carve|opening up|open up) ~3 (my|her|his) (skin|arms|arm|wrist|wrists|thighs|legs|stomach)", "to feel something", "(burning|burns|burned|burnt|burn) ~2 (my|her|his|their) (arms|arm|skin|legs|hands|wrists|thighs|stomach) ~3 (lighter|cigarette|cigarettes|iron|match|matches|on purpose|purposely)", "(lighter|cigarette|cigarettes|hot knife) ~4 (on|to|against) ~2 (my|her|his) (arm|arms|skin|legs|wrist|wrists)", "(cortando|cortarme|cortarse|quemando|quemarme|quemarse|lastimando|lastimarme|lastimarse|golpeando) ~3 (los brazos|las piernas|las munecas|la piel|el brazo|la muneca|a proposito|otra vez)", "(estado|estoy|esta|sigue|sigo|estaba) ~1 (cortando|quemando|lastimando)",
+        "me lastimo", "se lastima", "me hago dano", "(dont|doesnt) deserve (food|to eat)", "(waste|wasting) away", "starv* ~2 (myself|on purpose|to death)", "(not|stopped|barely) ~2 eat* ~5 on purpose", "(razor|blade|razor blade|knife|scissors|glass|shard) ~5 (my skin|my arms|my wrists|my legs|my thighs|her arms|his arms|her skin|his skin)", "(cutting|cut|slicing|slice|carving|carve|opening up|open up) ~3 (my|her|his) (skin|arms|arm|wrist|wrists|thighs|legs|stomach)", "to feel something", "(burning|burns|burned|burnt|burn) ~2 (my|her|his|their) (arms|arm|skin|legs|hands|wrists|thighs|stomach) ~3 (lighter|cigarette|cigarettes|iron|match|matches|on purpose|purposely)", "(lighter|cigarette|cigarettes|hot knife) ~4 (on|to|against) ~2 (my|her|his) (arm|arms|skin|legs|wrist|wrists)", "(cortando|cortarme|cortarse|quemando|quemarme|quemarse|lastimando|lastimarme|lastimarse|golpeando) ~3 (los brazos|las piernas|las munecas|la piel|el brazo|la muneca|a proposito|otra vez)", "(estado|estoy|esta|sigue|sigo|estaba) ~1 (cortando|quemando|lastimando)", "(carving|carve|carved) ~4 (into|in|on) (my|his|her) (thigh|thighs|arm|arms|skin|leg|legs|wrist|wrists|stomach)", "(my|his|her) (thigh|thighs|arm|arms|wrist|wrists|skin|legs|leg|stomach) ~3 with ~2 (a|my|the) ~1 (razor|blade|knife|razor blade|scissors|lighter)",
     ]),
     c("harm_others", &[
-        "kill|hurt|shoot|stab|strangle|murder|beat|harm|choke|smother|poison|drown ~3 (him|her|them|someone|somebody|everyone|people|my wife|my husband|my boss|my roommate|my neighbor|my kids|my baby|my son|my daughter|my mom|my dad|coworkers|the baby)",
+        "kill|hurt|shoot|stab|strangle|murder|beat|harm|choke|smother|poison|drown ~3 (him|her|them|someone|somebody|everyone|people|my wife|my husband|my boss|my roommate|my neighbor|my kids|my baby|my son|my daughter|my mom|my dad|coworkers|the baby|my brother|my sister|my boyfriend|my girlfriend|my partner|my ex|my coworker|my teacher|my landlord)",
         "(going to|gonna|want to|wanna|thinking about|will|plan to|planning to|urge to|tempted to|about to|ready to|could) ~3 kill|hurt|shoot|stab|murder|strangle|harm|snap",
         "voices ~5 (hurt|kill|harm|telling me)", "homicid*", "shoot up ~2 (the|my|a) ~1 school|office|work|place|church", "bring ~2 gun ~3 work|school",
-        "matarlo", "matarla", "matarlos", "matar a", "(hacerle|hacerles) dano", "lastimar a", "lastimarlo", "lastimarla", "lastimarlos", "voy a (matar|lastimar)", "(have|got|grab*|bring*|taking|take|with) ~2 (a|my|his|her|the) (knife|gun|bat|weapon|machete|crowbar|hammer|pistol|rifle) ~7 (going|go|heading|drive|driving|on my way|coming|walking) ~2 (over|to|there)", "(crack|bash|smash|break|split|cave|beat) ~3 (his|her|their) (skull|head|face|brains)", "(going|go|heading|coming) ~2 (over there|there|over) with (a|my|his) (bat|gun|knife|crowbar|hammer|machete|pistol)", "(going to|wants to|threatening to|says he will|says she will|will) ~4 (shoot|stab|kill|hurt|beat|strangle) ~2 (our|the|my|his|her|their|that|a) ~1 (neighbor|neighbour|boss|wife|husband|kids|coworker|manager|teacher|family|girlfriend|boyfriend|ex|landlord)", "(coming back|come back|going back|go back|going|go) ~3 to (hurt|kill|shoot|stab|get) (the|my|his|her|them|him|everyone|everybody)", "get (his|my|her) gun and (shoot|kill)", "(le|les|lo|la) voy a (hacer dano|matar|pegar|lastimar|disparar|golpear)", "voy a (matarlo|matarla|matarlos|golpearlo|lastimarlo|lastimarla)", "(tengo|traigo|agarre|agarro) ~1 (un|una|mi) (cuchillo|arma|pistola|navaja|machete) ~6 (voy|ir|vamos|en camino)",
+        "matarlo", "matarla", "matarlos", "matar a", "(hacerle|hacerles) dano", "lastimar a", "lastimarlo", "lastimarla", "lastimarlos", "voy a (matar|lastimar)", "(have|got|grab*|bring*|taking|take|with) ~2 (a|my|his|her|the) (knife|gun|bat|weapon|machete|crowbar|hammer|pistol|rifle) ~7 (going|go|heading|drive|driving|on my way|coming|walking) ~2 (over|to|there)", "(crack|bash|smash|break|split|cave|beat) ~3 (his|her|their) (skull|head|face|brains)", "(going|go|heading|coming) ~2 (over there|there|over) with (a|my|his) (bat|gun|knife|crowbar|hammer|machete|pistol)", "(going to|wants to|threatening to|says he will|says she will|will) ~4 (shoot|stab|kill|hurt|beat|strangle) ~2 (our|the|my|his|her|their|that|a) ~1 (neighbor|neighbour|boss|wife|husband|kids|coworker|manager|teacher|family|girlfriend|boyfriend|ex|landlord)", "(coming back|come back|going back|go back|going|go) ~3 to (hurt|kill|shoot|stab|get) (the|my|his|her|them|him|everyone|everybody)", "get (his|my|her) gun and (shoot|kill)", "(le|les|lo|la) voy a (hacer dano|matar|pegar|lastimar|disparar|golpear)", "voy a (matarlo|matarla|matarlos|golpearlo|lastimarlo|lastimarla)", "(tengo|traigo|agarre|agarro) ~1 (un|una|mi) (cuchillo|arma|pistola|navaja|machete) ~6 (voy|ir|vamos|en camino)", "(going|go|heading|coming) ~2 (over there|there|over) ~2 with (a|my|his) (bat|gun|knife|crowbar|hammer|machete|pistol|rifle)", "make (him|her|them) pay ~6 (gun|knife|weapon|bat|rifle|pistol)", "(gun|knife|weapon|bat|rifle|pistol) ~6 make (him|her|them) pay", "(strangling|strangle|stabbing|shooting|killing|hurting|smothering|poisoning|beating|murdering) ~2 (my|his|her|our|the) ~1 (boyfriend|girlfriend|wife|husband|partner|boss|roommate|neighbor|neighbour|kids|baby|son|daughter|mom|dad|mother|father|brother|sister|coworker|ex|family)", "(thoughts|thinking|fantasies|fantasizing|urges|urge) ~2 (about|of|to) (strangling|killing|hurting|stabbing|shooting|smothering|drowning|harming|strangle|kill|hurt|stab|shoot)",
     ]),
 ];
 
@@ -535,11 +546,11 @@ pub const BENIGN: &[(VetoScope, &[&str])] = &[
         "(testing|test|tests|screening|screen|scan|mri|ct|xray|ultrasound|echo|ekg|ecg|labs|lab|bloodwork) ~3 (for|to check|to rule)",
         "headache ~3 of ~2 (a|dealing|paperwork|insurance|this|billing)", "what a headache", "such a headache", "(giving|gives) me a headache", "migraine ~2 meds|medication|prescription|refill|specialist|clinic",
         "lost ~2 my ~1 voice|keys|wallet|phone|card|job|appetite|weight|insurance",
-        "(can hardly|can barely) ~2 wait", "barely ~2 (slept|sleep|ate|eat|made it)",
+        "(can hardly|can barely) ~2 wait", "barely ~2 (slept|sleep|ate|eat|made it)", "(out of breath|winded|breathless|short of breath) ~5 (ran|run|5k|10k|race|marathon|jogged|biked|swam|sprinted|danced|workout|hike|hiked|climbed|soccer|basketball)", "(passed|pass|passing) out ~4 (like|i mean) ~1 (fell|fall|falling) asleep", "(laughed|laughing|laugh) ~9 (couldnt|cant|could not) breathe", "(couldnt|cant) breathe ~3 (laughing|from laughing)", "unresponsive ~3 (website|site|portal|app|page|system|screen|computer|phone|link|button)", "(website|site|portal|app|page|system|screen|computer|link|button) ~3 unresponsive", "collapse ~3 (appointments|visits|two|them|these|into|both)", "para (darme|darle|darte|dar) un infarto", "(factura|cuenta|precio|precios|cobro|recibo) ~4 infarto", "(the|a) way out ~2 (of the|is through|door|exit|building|parking|lot)",
     ]),
     (VetoScope::Crisis, &[
         "dying ~2 to|for", "killing (me|time|it|us|them)", "kill for", "kill two birds", "could ~2 kill ~3 for|him|her|them|my", "would kill ~2 for",
-        "kill ~2 my ~1 buzz|time|vibe|battery|lights|engine", "to death", "to die for", "die laughing", "could just die", "dead (tired|end|serious|set|wrong|on)",
+        "kill ~2 my ~1 buzz|time|vibe|battery|lights|engine", "to death", "(is|was|looks|look|looked|are|were|its|thats|absolutely|simply|view|cake|food|dress|body) ~2 to die for", "die laughing", "could just die", "dead (tired|end|serious|set|wrong|on)",
         "dying ~2 (my|her|his|the) hair", "me muero ~2 de", "die ~2 of ~1 embarrassment|shame|boredom", "killed ~2 it", "it kills me", "kills me ~2 to|when|how",
         "hurt myself ~3 (playing|at|lifting|working|exercising|running|skiing|moving|yesterday|last|gardening|cooking)",
         "(hurt|cut|burned|burnt|hit) myself ~3 (on|with|while|by accident|accidentally|cooking|shaving|playing|lifting|chopping|gardening|working|moving|at|yesterday|last|falling|fell|slipped|tripped|when|trying)",
@@ -552,7 +563,7 @@ pub const BENIGN: &[(VetoScope, &[&str])] = &[
         "(overdose|od) ~2 on ~2 coffee|caffeine|chocolate|sugar|candy|netflix|tv|love|sun",
         "end ~2 it ~3 with ~2 (him|her|my boyfriend|my girlfriend|the relationship)", "(end|ending) ~2 things ~3 with|between", "break up",
         "end my (subscription|membership|contract|lease|insurance|plan|coverage|shift|day|call|session)",
-        "my life ~2 (is|was) ~2 (so|too) busy", "want to disappear ~3 (for a while|on vacation|for a week|weekend)", "take my own life ~3 (back|into my own hands)",
+        "my life ~2 (is|was) ~2 (so|too) busy", "want to disappear ~3 (for a while|on vacation|for a week|weekend)", "take my own life ~3 (back|into my own hands)", "(want|wanted|wanna|wanting) ~1 to die of ~1 (embarrassment|shame|boredom|laughter|cringe)", "rather (die|be dead) than ~2 (go|get|eat|call|wait|sit|have|do|take|see|pay|deal|miss|sing|wear|drive|work|fly|watch)",
     ]),
 ];
 

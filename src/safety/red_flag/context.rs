@@ -67,6 +67,18 @@ const NEW_SUBJECTS: &[&str] = &[
 const GENERIC_WINDOW: usize = 8;
 /// How far back from a resolution cue a negator turns it around ("hasn't gone away").
 const RESOLVED_NEGATION_WINDOW: usize = 2;
+/// How far an ongoing cue ("still", "started") reaches either side, in words: "I had a seizure
+/// last year, the scans were fine, I need the form so I can drive again" is not a seizure now.
+const ONGOING_WINDOW: usize = 8;
+/// How far back a recent-past cue reaches, in words ("he had a fever yesterday").
+const RECENT_PAST_BACK_WINDOW: usize = 6;
+/// Words that bring a story back to the present: a past-time cue before them does not reach past
+/// them ("got off the plane yesterday, leg swelled up, now I'm short of breath").
+/// Words that join two clauses when a new subject follows.
+const JOINERS: &[&str] = &["and", "y", "so", "then"];
+/// Words that open a relative clause: a time cue after one belongs to it.
+const RELATIVE: &[&str] = &["who", "whom", "which", "que", "quien", "quienes"];
+const PRESENT_SHIFT: &[&str] = &["now", "ahora", "ahorita", "today", "hoy", "tonight"];
 
 /// The trigger phrases, per cue, in the phrase language of [`super::pattern`].
 #[rustfmt::skip] // One cue per block, many short phrases per line: reads as a table.
@@ -75,7 +87,7 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "no", "not", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "havent", "hasnt", "hadnt",
         "never", "denies", "deny", "denied", "denying", "without", "none", "nor", "neither", "negative for",
         "free of", "ruled out", "rule out", "rules out", "no longer", "nothing like", "wouldnt",
-        "sin", "nunca", "ni", "tampoco", "ya no", "descartaron", "descarto", "descartar", "nada de", "wont",
+        "sin", "nunca", "ni", "tampoco", "ya no", "descartaron", "descarto", "descartar", "nada de", "wont", "nobody", "nadie",
     ]),
     (Cue::PseudoNegation, &[
         "not (sure|certain|only|just|kidding)", "no (idea|clue|way|matter|one)", "never mind", "(dont|doesnt|didnt) (know|understand)", "not know",
@@ -83,7 +95,7 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "ni idea", "no sabemos",
         "no my|his|her|he|she|they|it|its|we|you|i|im|hes|shes|the|this|that|wait|please|help|mi|su|el|ella|ayuda|mire|oiga",
         "never ~3 like (this|that|before)", "never ~3 (this bad|this badly|this much)", "nunca ~3 asi",
-        "no no", "not not", "cant tell if|whether", "no puedo decir", "(puede|puedo|podia|pudo) ni",
+        "no no", "not not", "cant tell if|whether", "no puedo decir", "(puede|puedo|podia|pudo) ni", "(sabe|se|recuerda|acuerda|sabia) ni", "(not|no|isnt|aint) making ~1 (no|any) sense", "nothing like (them|it|that|my usual|my normal|usual|normal|my other|the others|before|my migraines|my headaches|any other|anything)",
     ]),
     (Cue::ScopeEnd, &[
         "and", "y", "so", "then", "because", "cause", "cuz", "while", "until", "except", "besides", "aside",
@@ -108,25 +120,25 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "(if|when) (someone|somebody|anyone|a person|people|a child|a kid|a baby|you|your|kids|children)",
         "(if|when) (someone|somebody|anyone|a person|people|a child|a kid|a baby|you|kids|children) (is|are|youre) (having|going)",
         "what (should|do|would|can|could|must) (i|we|she|he|they|you) do (if|when|in case)",
-        "(if|when) you (think|feel|believe|suspect) (youre|you are|someone is|theyre|they are) (having|going)",
+        "(if|when) you (think|feel|believe|suspect) (youre|you are|someone is|theyre|they are) (having|going)", "(if|when) (my|his|her|he|she|i|we|they|you|someone|anyone) ~2 ever", "ever (give|gives|cause|causes|make|makes|lead|leads|trigger|triggers|turn|turns|happen|happens|cant|stops|starts|be)", "is it true", "(whats|what is|what are|whats the) ~1 difference*", "difference* between", "tell the difference", "tell (if|whether) (its|it is|someone|a person)", "(for|writing|doing) (a|my) (paper|report|essay|class|project|assignment|thesis|presentation)", "first aid", "how (fast|soon|quickly|long) (do|does) (you|someone|a person|people|they) (have|need) to", "how (do|does|can|would) (you|i|we|someone|one|a person) (tell|recognize|recognise|spot)", "can (you|someone|somebody|a person|people|anyone|kids|children|a child|a kid|a baby) (overdose|od|die from|die of|choke on|bleed out|have a stroke|have a heart attack|get a stroke|get a heart attack|go into|be allergic)", "(if|when) (i|you|he|she|we|they|someone|anyone) ever ~2 (think|feel|believe|suspect) (im|youre|hes|shes|theyre|were|i am|he is|she is) (having|going)", "what (does|do) (a|an|having|your|it|that|this)",
     ]),
     (Cue::NotHypothetical, &[
         "if (its|thats|this|it|he|she|hes|shes|im|i am|they|theyre|my|his|her|we|were|is|these|that|what)",
         "if (he|she|it|this|they|hes|shes|theyre|its) ~1 (having|going|happening|getting)",
-        "if (i|he|she) (got|get|was|were|died|didnt|never|just) ~6 (relieved|wouldnt mind|be glad|be happy|be okay|be fine|not care)", "what if (its|this|thats|he|she|hes|shes|im)", "(ive|shes|hes|i|she|he|weve|youve|have|has|theyve|had) ever",
+        "if (i|he|she) (got|get|was|were|died|didnt|never|just) ~6 (relieved|wouldnt mind|be glad|be happy|be okay|be fine|not care)", "what if (its|this|thats|he|she|hes|shes|im)", "(ive|shes|hes|i|she|he|weve|youve|have|has|theyve|had) ever", "(wondering|thinking|wonder) (if|whether) (i|im) (should|could|ought|just|might)", "if i should",
     ]),
     (Cue::Generic, &[
         "ever (an|a) (emergency|problem|concern|sign)", "(be|is|are|considered) (something|anything) (to worry|serious|to be worried)",
         "(something|anything) to worry about", "worth (worrying|calling|going in)", "(look|looks|sound|sounds) like (over|on|in)",
         "(make|makes|give|gives|cause|causes) (you|someone|somebody|people|a person) (feel|to)", "mean (go|going|you|i|we|someone) ~2 (to|the)",
-        "(what|how) (does|do) ~1 (it|that|they) (look|feel|mean)", "(an emergency|serious) or (not|just)",
+        "(what|how) (does|do) ~1 (it|that|they) (look|feel|mean)", "(an emergency|serious) or (not|just)", "(do|should|would) (we|i) (call|go to|come in|head|come) ~3 (first|or)", "(or is|is) (that|it|this) (a myth|true|real|safe|an old wives tale|just a myth)",
     ]),
     (Cue::RecentPast, &[
         "last (night|week|weekend)", "the other (day|night)", "yesterday", "ayer", "anoche", "la semana pasada",
     ]),
     (Cue::Serious, &[
         "(i|he|she|they) (mean|means|meant) it", "not (joking|kidding)", "(im|hes|shes|i am|he is|she is) ~1 serious", "for real",
-        "(hablo|habla|lo digo|lo dice) en serio", "no (estoy|esta) (bromeando|jugando)",
+        "(hablo|habla|lo digo|lo dice) en serio", "no (estoy|esta) (bromeando|jugando)", "(might|could|will|going to|gonna) actually do it",
     ]),
     (Cue::Present, &[
         "(is|are|am|im|hes|shes|theyre|were|youre|its) (having|happening|going on)", "right now", "as we speak", "at this (moment|minute|second)",
@@ -137,14 +149,14 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "passed away", "my late", "family member had", "both my parents",
         "passed (from|of)", "passed away (from|of)", "lost (my|his|her|our) ~2 (to|from)", "(runs|run|common|happened) on (my|his|her|our) ~2 side",
         "(dads|moms|fathers|mothers|paternal|maternal) side", "(grandpa|grandma|grandfather|grandmother|granny|nana|uncle|aunt|auntie|cousin|great grandma|great grandpa|ancestors) ~3 (had|died|passed|suffered)", "(in|at) (his|her|their) (twenties|thirties|forties|fifties|sixties|seventies|eighties|30s|40s|50s|60s|70s|80s)",
-        "antecedentes familiares", "en (mi|la) familia", "hereditari*", "murio de", "fallecio", "se murio",
+        "antecedentes familiares", "en (mi|la) familia", "hereditari*", "murio de", "fallecio", "se murio", "a los (treinta|cuarenta|cincuenta|sesenta|setenta|ochenta)",
     ]),
     (Cue::Resolved, &[
         "(went|gone|go) away", "all gone", "(is|its|was|are|were) gone (now|completely|already|totally)",
         "(pain|ache|swelling|numbness|tingling|rash|bleeding|symptoms|weakness|dizziness|that|everything|it) ~1 (is|was|are|were) gone", "stopped", "resolved", "recovered", "cleared up", "healed", "passed",
         "(fine|ok|okay|better|good|normal|alright|all right) now", "all better", "back to normal",
         "doing (fine|better|well|good|great)", "(feels|feel) (fine|better)",
-        "(turned|turn) out to be", "turned out", "was (just|only|nothing)", "it was nothing", "nothing (serious|wrong)",
+        "(turned|turn) out to be", "turned out", "(it|that|this|which) was (just|only|nothing)", "it was nothing", "nothing (serious|wrong)",
         "came back (normal|negative|clear|fine)", "(was|were) negative", "all clear", "cleared me",
         "(said|told me) it was", "they said", "false alarm",
         "ya paso", "ya se (le|me) paso", "se (le|me) quito", "se quito", "ya (esta|estoy) bien", "esta bien ahora",
@@ -183,7 +195,7 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "since ~2 yesterday|night|morning|week|hour|hours|minutes|lunch|dinner|breakfast|noon|today|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend",
         "this (morning|afternoon|evening)", "today", "tonight", "back again", "came back", "(is|its) back",
         "todavia", "aun", "sigue", "sigo", "de nuevo", "otra vez", "ahorita", "en este momento", "ahora mismo", "empezo", "comenzo",
-        "hoy", "esta (manana|noche)", "desde (ayer|anoche|hoy|esta)", "hace ~1 minutos|hora|horas|rato", "cada vez peor", "came on", "(just|suddenly) came on",
+        "hoy", "esta (manana|noche)", "desde (ayer|anoche|hoy|esta)", "hace ~1 minutos|hora|horas|rato", "cada vez peor", "came on", "(just|suddenly) came on", "desde hace ~2 (dias|horas|rato|minutos|un rato|una hora)", "nothing like (them|it|that|my usual|my normal|usual|normal|my other|the others|before|my migraines|my headaches|any other)",
     ]),
 ];
 
@@ -254,15 +266,24 @@ impl<'t> Cues<'t> {
         let voids = |voider: Cue, span: &Span, found: &[(Cue, Span)]| {
             found.iter().any(|(c, s)| *c == voider && s.overlaps(span))
         };
+        // Negations first, so that a voided one ("nothing like them" is not a denial) voids
+        // nothing in turn.
+        let found: Vec<(Cue, Span)> = found
+            .iter()
+            .filter(|(cue, span)| *cue != Cue::Negation || !voids(Cue::PseudoNegation, span, &found))
+            .copied()
+            .collect();
         let kept: Vec<(Cue, Span)> = found
             .iter()
             .filter(|(cue, span)| match cue {
-                Cue::Negation => !voids(Cue::PseudoNegation, span, &found),
-                // "if my…" is not a hypothetical, but "what should I do if my…" still is: a
-                // not-hypothetical only voids a cue that starts where it does or inside it.
-                Cue::Hypothetical => !found
-                    .iter()
-                    .any(|(c, s)| *c == Cue::NotHypothetical && s.overlaps(span) && span.start >= s.start),
+                // "if my…" is not a hypothetical, but "if my dad ever…" and "what should I do if
+                // my…" still are: a not-hypothetical voids a cue inside it, or one that starts
+                // inside it after its own start ("I've ever had").
+                Cue::Hypothetical => !found.iter().any(|(c, s)| {
+                    *c == Cue::NotHypothetical
+                        && span.start >= s.start
+                        && (span.end <= s.end || span.start > s.start && span.start < s.end)
+                }),
                 // "fine now" is a resolution, not "now"; "no longer" is a negation, not a list.
                 // "if someone is having a seizure" is not happening now.
                 Cue::Present => !voids(Cue::Hypothetical, span, &found),
@@ -330,6 +351,34 @@ impl<'t> Cues<'t> {
                 .any(|(c, s)| *c == Cue::ScopeEnd && s.start >= from && s.start < to)
     }
 
+    /// Within `window` words of the mention, either side (positions in one clause).
+    fn near(&self, cue: Span, span: Span, window: usize) -> bool {
+        if cue.end <= span.start {
+            self.words_between(cue.end, span.start) <= window
+        } else if cue.start >= span.end {
+            self.words_between(span.end, cue.start) <= window
+        } else {
+            true
+        }
+    }
+
+    /// A word that brings the story back to the present ("now", "today") between two positions;
+    /// false when `from` is not before `to` (the cue comes after the mention).
+    fn back_to_present_between(&self, from: usize, to: usize) -> bool {
+        from < to && self.tokens[from..to].iter().any(|t| PRESENT_SHIFT.contains(t))
+    }
+
+    /// A relative clause ("…people who died years ago", "gente que murió hace años") or a new
+    /// subject after a comma or "and" ("…blotchy blue and he had a fever yesterday") between a mention and a later cue: the cue is about something else.
+    fn relative_clause_between(&self, from: usize, to: usize) -> bool {
+        from < to
+            && (self.tokens[from..to].iter().any(|t| RELATIVE.contains(t))
+                || (from..to).any(|i| {
+                    (self.tokens[i] == SOFT || JOINERS.contains(&self.tokens[i]))
+                        && self.tokens.get(i + 1).is_some_and(|t| NEW_SUBJECTS.contains(t))
+                }))
+    }
+
     /// An idiom veto does not hold in a clause that says it is meant ("and I mean it").
     pub fn is_serious(&self, span: Span) -> bool {
         self.in_clause(Cue::Serious, self.clause(span.start)).next().is_some()
@@ -348,10 +397,12 @@ impl<'t> Cues<'t> {
         }
         let present = self.in_clause(Cue::Present, clause).next().is_some();
         if !present {
+            // A cue may take the mention in ("can you overdose on…").
             if let Some(cue) = self.in_clause(Cue::Hypothetical, clause).find(|h| {
-                h.end <= span.start
-                    && self.words_between(h.end, span.start) <= HYPOTHETICAL_WINDOW
-                    && !self.new_subject_between(h.end, span.start)
+                h.start < span.start
+                    && (h.end > span.start
+                        || self.words_between(h.end, span.start) <= HYPOTHETICAL_WINDOW
+                            && !self.new_subject_between(h.end, span.start))
             }) {
                 return Standing::Hypothetical(*cue);
             }
@@ -362,7 +413,9 @@ impl<'t> Cues<'t> {
                 return Standing::Hypothetical(*cue);
             }
         }
-        let ongoing = self.in_clause(Cue::Ongoing, clause).next().is_some();
+        let ongoing = self
+            .in_clause(Cue::Ongoing, clause)
+            .any(|o| self.near(*o, span, ONGOING_WINDOW));
         if !ongoing && let Some(cue) = self.in_clause(Cue::Family, clause).next() {
             return Standing::FamilyHistory(*cue);
         }
@@ -377,10 +430,23 @@ impl<'t> Cues<'t> {
             return Standing::Historical(*cue);
         }
         if !ongoing {
-            if let Some(cue) = self.in_clause(Cue::Historical, clause).next() {
+            if let Some(cue) = self.in_clause(Cue::Historical, clause).find(|h| {
+                !self.back_to_present_between(h.end, span.start) && !self.relative_clause_between(span.end, h.start)
+            }) {
                 return Standing::Historical(*cue);
             }
-            if !crisis && let Some(cue) = self.in_clause(Cue::RecentPast, clause).next() {
+            if !crisis
+                && let Some(cue) = self.in_clause(Cue::RecentPast, clause).find(|r| {
+                    if r.start >= span.end {
+                        let between = span.end..r.start;
+                        self.words_between(between.start, between.end) <= RECENT_PAST_BACK_WINDOW
+                            && !self.relative_clause_between(between.start, between.end)
+                            && !self.tokens[between].contains(&SOFT)
+                    } else {
+                        !self.back_to_present_between(r.end, span.start)
+                    }
+                })
+            {
                 return Standing::Historical(*cue);
             }
             if let Some(cue) = self.in_clause(Cue::PastEvent, clause).find(|p| {
@@ -390,7 +456,11 @@ impl<'t> Cues<'t> {
             }) {
                 return Standing::Historical(*cue);
             }
-            if !crisis && let Some(cue) = self.in_clause(Cue::Chronic, clause).next() {
+            if !crisis
+                && let Some(cue) = self
+                    .in_clause(Cue::Chronic, clause)
+                    .find(|c| !self.relative_clause_between(span.end, c.start))
+            {
                 return Standing::Chronic(*cue);
             }
         }

@@ -172,7 +172,7 @@ pub const PRESENTATIONS: &[Presentation] = &[
     p(Category::Anaphylaxis, &[
         &["airway_swelling"], &["anaphylaxis_word"],
         &["hives", "short_of_breath"], &["hives", "allergen_exposure", "dizzy_or_faint"], &["allergen_exposure", "short_of_breath"],
-        &["allergen_exposure", "cant_breathe"],
+        &["allergen_exposure", "cant_breathe"], &["wheezing", "hives"], &["wheezing", "allergen_exposure"], &["wheezing", "airway_swelling"],
     ]),
     p(Category::SevereBleeding, &[
         &["bleeding_severe"], &["blood_up"], &["black_stool", "dizzy_or_faint"], &["pregnant", "bleeding"],
@@ -182,10 +182,14 @@ pub const PRESENTATIONS: &[Presentation] = &[
     p(Category::ThunderclapHeadache, &[
         &["headache_worst"], &["headache", "sudden", "severe"], &["headache", "stiff_neck"], &["headache", "severe", "vomiting"],
         &["headache", "severe", "confused"], &["headache", "sudden", "vomiting"],
+        &["headache", "sudden", "vision_blur"],
     ]),
     p(Category::VisionLoss, &[&["vision_loss"]]),
     p(Category::Confusion, &[&["confused"]]),
-    p(Category::OverdosePoisoning, &[&["overdose"]]),
+    p(Category::OverdosePoisoning, &[
+        &["overdose"], &["extra_dose", "drowsy"], &["extra_dose", "confused"], &["extra_dose", "unresponsive"], &["extra_dose", "short_of_breath"],
+        &["extra_dose", "cant_breathe"],
+    ]),
     p(Category::SevereBurn, &[&["burn_severe"], &["burn", "baby"]]),
     p(Category::HeadInjury, &[
         &["head_hit", "vomiting"], &["head_hit", "confused"], &["head_hit", "unresponsive"], &["head_hit", "blood_thinner"],
