@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md from fresh runs on this machine (takes ~15 minutes, needs an otherwise
 # idle machine; every figure in the file comes from this run):
-#   1. the criterion benchmarks (frame_path, resample, session_path, machine_floor, audit_chain);
+#   1. the criterion benchmarks (frame_path, resample, session_path, machine_floor, audit_chain, red_flag);
 #   2. the load tester against a release server in its own process: 100, 200 and 500 calls
 #      × 60 s (benches/loadtest.sh);
 #   3. the memory test over a 60-minute call in accelerated media time;
@@ -17,7 +17,7 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 cd "$ROOT"
 
 cargo build --release
-cargo bench --bench frame_path --bench resample --bench session_path --bench machine_floor --bench audit_chain \
+cargo bench --bench frame_path --bench resample --bench session_path --bench machine_floor --bench audit_chain --bench red_flag \
   -- --warm-up-time 1 --measurement-time 3 2>&1 | tee "$OUT/criterion.txt"
 
 BIN="$ROOT/target/release/voicegate"

@@ -173,7 +173,7 @@ def main():
         say("Not run.\n")
 
     say("## Per-frame compute (criterion)\n")
-    say("```sh\ncargo bench --bench frame_path --bench resample --bench session_path --bench machine_floor --bench audit_chain "
+    say("```sh\ncargo bench --bench frame_path --bench resample --bench session_path --bench machine_floor --bench audit_chain --bench red_flag "
         "-- --warm-up-time 1 --measurement-time 3\n```\n")
     say("| one 20 ms frame | time |\n|---|---|")
     for label, key in [
@@ -201,6 +201,15 @@ def main():
     if chain is not None:
         say(f"Audit log: verifying the hash chain (what every review detail view and export does) takes "
             f"{fmt_time(chain)} per 10,000 records, {fmt_time(chain / 10)} per 1,000 (`benches/audit_chain.rs`).\n")
+    rf = [(name, est.get(f"red flag: assess a {name}")) for name in
+          ("30-word routine utterance", "30-word emergency utterance", "30-word negated utterance",
+           "30-word spanish utterance", "300-word run-on")]
+    if any(t is not None for _, t in rf):
+        say("Red-flag detector, once per final caller transcript (`benches/red_flag.rs`, budget 50 µs for 30 words):\n")
+        say("| transcript | time |\n|---|---|")
+        for name, t in rf:
+            say(f"| {name} | {fmt_time(t)} |")
+        say("")
     say("What this machine charges for the system calls a call cannot avoid (`benches/machine_floor.rs`):\n")
     say("| | time |\n|---|---|")
     floor_keys = [

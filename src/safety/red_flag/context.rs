@@ -120,12 +120,12 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "(if|when) (someone|somebody|anyone|a person|people|a child|a kid|a baby|you|your|kids|children)",
         "(if|when) (someone|somebody|anyone|a person|people|a child|a kid|a baby|you|kids|children) (is|are|youre) (having|going)",
         "what (should|do|would|can|could|must) (i|we|she|he|they|you) do (if|when|in case)",
-        "(if|when) you (think|feel|believe|suspect) (youre|you are|someone is|theyre|they are) (having|going)", "(if|when) (my|his|her|he|she|i|we|they|you|someone|anyone) ~2 ever", "ever (give|gives|cause|causes|make|makes|lead|leads|trigger|triggers|turn|turns|happen|happens|cant|stops|starts|be)", "is it true", "(whats|what is|what are|whats the) ~1 difference*", "difference* between", "tell the difference", "tell (if|whether) (its|it is|someone|a person)", "(for|writing|doing) (a|my) (paper|report|essay|class|project|assignment|thesis|presentation)", "first aid", "how (fast|soon|quickly|long) (do|does) (you|someone|a person|people|they) (have|need) to", "how (do|does|can|would) (you|i|we|someone|one|a person) (tell|recognize|recognise|spot)", "can (you|someone|somebody|a person|people|anyone|kids|children|a child|a kid|a baby) (overdose|od|die from|die of|choke on|bleed out|have a stroke|have a heart attack|get a stroke|get a heart attack|go into|be allergic)", "(if|when) (i|you|he|she|we|they|someone|anyone) ever ~2 (think|feel|believe|suspect) (im|youre|hes|shes|theyre|were|i am|he is|she is) (having|going)", "what (does|do) (a|an|having|your|it|that|this)",
+        "(if|when) you (think|feel|believe|suspect) (youre|you are|someone is|theyre|they are) (having|going)", "(if|when) (my|his|her|he|she|i|we|they|you|someone|anyone) ~2 ever", "ever (give|gives|cause|causes|make|makes|lead|leads|trigger|triggers|turn|turns|happen|happens|cant|stops|starts|be)", "is it true", "(whats|what is|what are|whats the) ~1 difference*", "difference* between", "tell the difference", "tell (if|whether) (its|it is|someone|a person)", "(for|writing|doing) (a|my) (paper|report|essay|class|project|assignment|thesis|presentation)", "first aid", "how (fast|soon|quickly|long) (do|does) (you|someone|a person|people|they) (have|need) to", "how (do|does|can|would) (you|i|we|someone|one|a person) (tell|recognize|recognise|spot)", "can (you|someone|somebody|a person|people|anyone|kids|children|a child|a kid|a baby) (overdose|od|die from|die of|choke on|bleed out|have a stroke|have a heart attack|get a stroke|get a heart attack|go into|be allergic)", "(if|when) (i|you|he|she|we|they|someone|anyone) ever ~2 (think|feel|believe|suspect) (im|youre|hes|shes|theyre|were|i am|he is|she is) (having|going)", "what (does|do) (a|an|having|your|it|that|this)", "(if|when) (my|his|her|he|she|i|we|they|you|someone|our) ~2 (has|have|gets|get|goes|starts|stops) (another|a|an|any)", "(cutoff|threshold|point) for (calling|going|call)",
     ]),
     (Cue::NotHypothetical, &[
         "if (its|thats|this|it|he|she|hes|shes|im|i am|they|theyre|my|his|her|we|were|is|these|that|what)",
         "if (he|she|it|this|they|hes|shes|theyre|its) ~1 (having|going|happening|getting)",
-        "if (i|he|she) (got|get|was|were|died|didnt|never|just) ~6 (relieved|wouldnt mind|be glad|be happy|be okay|be fine|not care)", "what if (its|this|thats|he|she|hes|shes|im)", "(ive|shes|hes|i|she|he|weve|youve|have|has|theyve|had) ever", "(wondering|thinking|wonder) (if|whether) (i|im) (should|could|ought|just|might)", "if i should",
+        "if (i|he|she) (got|get|was|were|died|didnt|never|just) ~6 (relieved|wouldnt mind|be glad|be happy|be okay|be fine|not care)", "what if (its|this|thats|he|she|hes|shes|im)", "(ive|shes|hes|i|she|he|weve|youve|have|has|theyve|had) ever", "(wondering|thinking|wonder) (if|whether) (i|im) (should|could|ought|just|might)", "if i should", "(know|sure|tell|wondering|wonder|check|see|seeing|certain) (if|whether) ~1 (my|his|her|he|she|i|we|they|you|someone|our|this|it|its|thats)",
     ]),
     (Cue::Generic, &[
         "ever (an|a) (emergency|problem|concern|sign)", "(be|is|are|considered) (something|anything) (to worry|serious|to be worried)",
@@ -138,7 +138,7 @@ pub const CUES: &[(Cue, &[&str])] = &[
     ]),
     (Cue::Serious, &[
         "(i|he|she|they) (mean|means|meant) it", "not (joking|kidding)", "(im|hes|shes|i am|he is|she is) ~1 serious", "for real",
-        "(hablo|habla|lo digo|lo dice) en serio", "no (estoy|esta) (bromeando|jugando)", "(might|could|will|going to|gonna) actually do it",
+        "(hablo|habla|lo digo|lo dice) en serio", "no (estoy|esta) (bromeando|jugando)", "(might|could|will|going to|gonna) actually do it", "on purpose", "a proposito", "intentionally", "deliberately", "purposely",
     ]),
     (Cue::Present, &[
         "(is|are|am|im|hes|shes|theyre|were|youre|its) (having|happening|going on)", "right now", "as we speak", "at this (moment|minute|second)",
@@ -160,7 +160,7 @@ pub const CUES: &[(Cue, &[&str])] = &[
         "came back (normal|negative|clear|fine)", "(was|were) negative", "all clear", "cleared me",
         "(said|told me) it was", "they said", "false alarm",
         "ya paso", "ya se (le|me) paso", "se (le|me) quito", "se quito", "ya (esta|estoy) bien", "esta bien ahora",
-        "ya esta mejor", "se recupero", "me recupere", "(salio|salieron) (normal|bien|normales)", "dijeron que (era|no)", "fue (solo|nada)", "no fue nada",
+        "ya esta mejor", "se recupero", "me recupere", "(salio|salieron) (normal|bien|normales)", "dijeron que (era|no)", "fue (solo|nada)", "no fue nada", "(hospital|er|doctor|doctors|urgent care|they|paramedics) ~4 said (i|he|she|it) (was|were|had)", "(ran|did|done|run) ~1 tests ~4 (said|fine|normal|nothing|negative)",
     ]),
     (Cue::Historical, &[
         "last (year|month|summer|winter|spring|fall|autumn|christmas|time|visit)",
