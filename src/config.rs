@@ -101,6 +101,8 @@ pub struct Settings {
     pub review: ReviewSettings,
     pub retention: RetentionSettings,
     pub safety: SafetySettings,
+    /// Confirmations and reminders (SMS, email): see [`crate::notify`].
+    pub notifications: crate::notify::NotifySettings,
 }
 
 /// The server's own safety rules (red flags): what a clinic can add, and the optional second
@@ -468,6 +470,10 @@ impl Settings {
         {
             return invalid("secrets.blob_master_key", "must be 64 hex digits (32 bytes)");
         }
+        let twilio_ready = self.twilio.account_sid.is_some() && self.twilio.auth_token.is_some();
+        self.notifications
+            .validate(twilio_ready)
+            .map_err(|e| ConfigError::Invalid { key: e.key, why: e.why })?;
         if let RecordingsSettings::S3(s3) = &self.recordings {
             s3.validate().map_err(|e| ConfigError::Invalid {
                 key: "recordings",

@@ -16,6 +16,7 @@
 //! - [`clock`]: injectable wall clock.
 //! - [`tools`]: the agent's tools behind the verification gate; the built-in EHR.
 //! - [`safety`]: red-flag detection (911 / 988), the fixed scripts, the optional classifier.
+//! - [`notify`]: confirmations and reminders (SMS, email): outbox, worker, consent, templates.
 //! - [`outbound`]: the HTTPS client for outbound peers (FHIR, classifier).
 //! - [`domain`]: validated patient identifiers (name, birth date, phone) that redact themselves.
 //! - `testkit` (feature): fake realtime peer, Twilio caller, log capture, simulator.
@@ -38,6 +39,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod os;
 pub mod outbound;
 pub mod realtime;

@@ -38,6 +38,7 @@ pub struct Metrics {
     pub browser_frames_missing: Counter,
     red_flags: Family<Labels2, Counter>,
     classifier_checks: Family<Labels, Counter>,
+    notifications: Family<Labels2, Counter>,
 }
 
 impl Metrics {
@@ -101,8 +102,15 @@ impl Metrics {
             "Second-opinion classifier requests, by result (clear, flagged, skipped_busy or an error kind)",
             classifier_checks.clone(),
         );
+        let notifications = Family::<Labels2, Counter>::default();
+        registry.register(
+            "notifications",
+            "Confirmation and reminder attempts, by channel (sms, email) and result (sent, retry, failed, suppressed)",
+            notifications.clone(),
+        );
         Metrics {
             registry,
+            notifications,
             red_flags,
             classifier_checks,
             truncation_error,
@@ -133,6 +141,12 @@ impl Metrics {
     pub fn red_flag(&self, script: &'static str, source: &'static str) {
         self.red_flags
             .get_or_create(&[("script", script), ("source", source)])
+            .inc();
+    }
+
+    pub fn notification(&self, channel: &'static str, result: &'static str) {
+        self.notifications
+            .get_or_create(&[("channel", channel), ("result", result)])
             .inc();
     }
 

@@ -47,6 +47,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// The notification channels the worker sends through.
+    senders: crate::notify::channel::Senders,
 }
 
 impl Application {
@@ -93,8 +95,15 @@ impl Application {
                 .await
                 .context("seeding the demo clinic")?
         {
+            let now = i64::try_from(clock.now_unix_ms()).unwrap_or(i64::MAX);
+            crate::notify::contacts::seed_demo(&db, now)
+                .await
+                .context("seeding the demo clinic's contacts")?;
             tracing::info!("demo clinic seeded (built-in EHR, fictional patients)");
         }
+        let notify = crate::notify::Notifications::new(&settings, db.clone(), clock.clone());
+        let senders =
+            crate::notify::channel::Senders::from_settings(&settings).context("setting up notification channels")?;
         let blobs = storage::open_blobs(&settings)
             .await
             .context("opening the recording store")?;
@@ -143,6 +152,7 @@ impl Application {
                 disclosure: Arc::new(disclosure),
                 safety,
                 db,
+                notify,
                 audit,
                 blobs,
                 local_blobs,
@@ -155,6 +165,7 @@ impl Application {
             listener,
             router,
             state,
+            senders,
         })
     }
 
@@ -180,6 +191,7 @@ impl Application {
             listener,
             router,
             state,
+            senders,
         } = self;
         let settings = state.deps.settings.clone();
         let shutdown = state.shutdown.clone();
@@ -211,6 +223,17 @@ impl Application {
                 }
             })
         };
+        // Confirmations and reminders: every replica drains the shared outbox.
+        let notify_worker = (!state.deps.notify.channels().is_empty()).then(|| {
+            let worker = crate::notify::worker::Worker::new(
+                state.deps.notify.clone(),
+                senders,
+                state.deps.audit.clone(),
+                state.deps.metrics.clone(),
+                settings.public_base().to_owned(),
+            );
+            tokio::spawn(worker.run(shutdown.root.child_token()))
+        });
         let retention = tokio::spawn(retention_job(state.deps.clone(), shutdown.root.child_token()));
         let spool_retry = state.deps.audit.clone().spawn_spool_retry(
             Duration::from_secs(settings.audit.spool_retry_secs.max(1)),
@@ -259,6 +282,9 @@ impl Application {
         let _ = spool_retry.await;
         let _ = outbox_retry.await;
         let _ = retention.await;
+        if let Some(worker) = notify_worker {
+            let _ = worker.await;
+        }
         if let Err(e) = state.deps.audit.checkpoint_now().await {
             tracing::warn!(error.message = %e, "final audit checkpoint could not be written");
         }
@@ -312,6 +338,12 @@ fn router(state: AppState) -> Router {
         .route(http::twilio_webhook::VOICE_PATH, post(http::twilio_webhook::voice))
         .route(http::twilio_webhook::NEXT_PATH, post(http::twilio_webhook::next))
         .route(http::twilio_webhook::MEDIA_PATH, get(http::twilio_media::media))
+        .route(http::twilio_sms::INBOUND_PATH, post(http::twilio_sms::inbound))
+        .route(http::twilio_sms::STATUS_PATH, post(http::twilio_sms::status))
+        .route(
+            http::unsubscribe::PATH,
+            get(http::unsubscribe::show).post(http::unsubscribe::confirm),
+        )
         .with_state(state)
 }
 

@@ -69,6 +69,8 @@ pub struct CallDeps {
     /// The red-flag detector, the scripts the server plays, the optional classifier.
     pub safety: crate::safety::Safety,
     pub db: Db,
+    /// Confirmations and reminders: the tools report committed changes here.
+    pub notify: crate::notify::Notifications,
     /// The clinic's records and schedule (built-in store or FHIR), chosen by configuration.
     pub ehr: crate::tools::ehr::Ehr,
     pub audit: Arc<AuditLog>,

@@ -20,6 +20,17 @@ pub const MONTH_NAMES: [&str; 12] = [
     "December",
 ];
 
+/// English weekday names, Monday first (ISO), indexed by the Monday-zero offset.
+pub const WEEKDAY_NAMES: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
 /// `one`..`nine`, indexed by value - 1.
 const UNITS: [&str; 9] = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 

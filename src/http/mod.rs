@@ -8,5 +8,7 @@ pub mod health;
 pub mod rate_limit;
 pub mod review;
 pub mod twilio_media;
+pub mod twilio_sms;
 pub mod twilio_webhook;
 pub mod twiml;
+pub mod unsubscribe;

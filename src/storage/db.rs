@@ -43,6 +43,9 @@ pub enum StorageError {
     /// The tables do not exist yet (not retryable: run `voicegate migrate` as the schema owner).
     #[error("database schema missing: run `voicegate migrate` (or set database.migration_url)")]
     SchemaMissing,
+    /// The OS gave no randomness for a new token (retryable).
+    #[error("no randomness available")]
+    Entropy,
 }
 
 impl From<sqlx::Error> for StorageError {
@@ -165,6 +168,7 @@ impl Db {
             format!("GRANT SELECT, INSERT, UPDATE ON staff, staff_sessions TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON login_throttle, legal_holds TO \"{role}\""),
             format!("GRANT SELECT, UPDATE ON job_runs TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE ON notification_contacts, notifications TO \"{role}\""),
         ];
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;

@@ -6,6 +6,7 @@
 pub mod browser_caller;
 pub mod fake_classifier;
 pub mod fake_realtime;
+pub mod fake_twilio_sms;
 pub mod loadtest;
 pub mod log_capture;
 pub mod session_harness;

@@ -112,6 +112,7 @@ impl SessionHarness {
             scripts: Arc::new(scripts),
             classifier: None,
         };
+        let notify = crate::notify::Notifications::new(&settings, db.clone(), clock.clone());
         let deps = CallDeps {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
@@ -123,6 +124,7 @@ impl SessionHarness {
             clock,
             disclosure: Arc::new(disclosure),
             safety,
+            notify,
             db,
             audit,
             local_blobs: blobs.clone(),

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::{Answered, Effect, ToolContext, answer, audit_event, output, say};
 use crate::audit::AuditOutcome;
 use crate::call::state::VerifiedPatient;
+use crate::notify::{AppointmentChange, ChangeKind};
 use crate::tools::ehr::{Appointment, EhrAdapter, EhrError, Provider, ProviderQuery, Slot, SlotQuery};
 use crate::tools::spoken;
 
@@ -367,6 +368,22 @@ fn outcome_of<T>(r: &Result<T, EhrError>) -> (AuditOutcome, &'static str) {
     }
 }
 
+/// Plan the confirmation and reminders of a committed change (after the EHR commit: the change
+/// stands whether or not this succeeds; a failure is logged for the operator).
+async fn notify_change(ctx: &ToolContext, patient: &VerifiedPatient, kind: ChangeKind, a: &Appointment) {
+    let change = AppointmentChange {
+        kind,
+        appointment_id: &a.id,
+        patient_id: patient.patient_id(),
+        call_id: Some(&ctx.call_id),
+        start: a.start,
+        time_zone: a.time_zone.iana_name().unwrap_or("UTC"),
+    };
+    if let Err(e) = ctx.deps.notify.appointment_changed(&change).await {
+        tracing::warn!(call_id = %ctx.call_id, appointment = %a.id, error.message = %e, "notifications could not be planned");
+    }
+}
+
 fn confirmation(a: &Appointment) -> String {
     format!("{} with {}", spoken::when(a.start, &a.time_zone), a.provider_name)
 }
@@ -431,6 +448,9 @@ pub(super) async fn book(ctx: &ToolContext, patient: &VerifiedPatient, arguments
         Err(_) => json!({"result": label}),
     };
     audit_change(ctx, patient, "appointment.book", outcome, details).await;
+    if let Ok(a) = &result {
+        notify_change(ctx, patient, ChangeKind::Booked, a).await;
+    }
     match result {
         Ok(a) => Answered(
             output(json!({"ok": true, "appointment": a.id,
@@ -511,6 +531,9 @@ pub(super) async fn cancel(ctx: &ToolContext, patient: &VerifiedPatient, argumen
         json!({"result": label, "appointment_id": result.as_ref().ok().map(|a| a.id.clone())}),
     )
     .await;
+    if let Ok(a) = &result {
+        notify_change(ctx, patient, ChangeKind::Cancelled, a).await;
+    }
     match result {
         Ok(a) => Answered(
             output(json!({"ok": true, "say": sentence(format!("Cancelled: {}", confirmation(&a)))})),
@@ -543,6 +566,10 @@ pub(super) async fn reschedule(ctx: &ToolContext, patient: &VerifiedPatient, arg
         Err(_) => json!({"result": label}),
     };
     audit_change(ctx, patient, "appointment.reschedule", outcome, details).await;
+    if let Ok(a) = &result {
+        let previous = args.appointment.trim().to_owned();
+        notify_change(ctx, patient, ChangeKind::Rescheduled { previous }, a).await;
+    }
     match result {
         Ok(a) => Answered(
             output(json!({"ok": true, "appointment": a.id,

@@ -6,17 +6,7 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::domain::words::{MONTH_NAMES, cardinal, ordinal};
-
-const WEEKDAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+use crate::domain::words::{MONTH_NAMES, WEEKDAY_NAMES as WEEKDAYS, cardinal, ordinal};
 
 /// "Monday, December seventh, at ten thirty a.m." in `tz`.
 pub fn when(t: Timestamp, tz: &TimeZone) -> String {

@@ -1,0 +1,314 @@
+//! Confirmations and reminders by SMS through the fake Twilio Messaging API (the testkit's, which
+//! follows Twilio's documented request and response shapes), its signed status callbacks, and
+//! patients' replies on the signed inbound webhook. Also: two servers on one PostgreSQL draining
+//! one outbox send each message exactly once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use voicegate::clock::ManualClock;
+use voicegate::notify::outbox;
+use voicegate::notify::settings::SmsSettings;
+use voicegate::notify::{AppointmentChange, ChangeKind, Language};
+use voicegate::testkit::fake_twilio_sms::{FakeTwilioSms, Scripted};
+use voicegate::testkit::webhook;
+
+use crate::helpers::*;
+use crate::notify_email::{T0, WAIT, app_at, book, move_to, rows_until, when};
+use crate::tools::{audit_trail, connected, jane};
+
+/// The account the testkit's Twilio caller names, so phone calls and texts agree.
+const ACCOUNT: &str = voicegate::testkit::twilio_caller::TEST_ACCOUNT_SID;
+const CLINIC_NUMBER: &str = "+15550109999";
+
+fn jose() -> Value {
+    json!({"first_name": "José", "last_name": "Álvarez", "date_of_birth": "1975-07-30", "phone": "555 010 0002"})
+}
+
+fn sms_via(fake: &FakeTwilioSms) -> SmsSettings {
+    SmsSettings {
+        api_base: fake.api_base(),
+        from: Some(CLINIC_NUMBER.into()),
+        messaging_service_sid: None,
+        timeout_secs: 5,
+    }
+}
+
+async fn sms_app(clock: Arc<ManualClock>, fake: &FakeTwilioSms) -> TestApp {
+    let sms = sms_via(fake);
+    app_at(clock, |s| {
+        s.twilio.account_sid = Some(ACCOUNT.into());
+        s.notifications.sms = Some(sms);
+    })
+    .await
+}
+
+/// A patient's text to the clinic's number, signed (or not) as Twilio signs it.
+async fn text(app: &TestApp, from: &str, body: &str, signed: bool) -> webhook::HttpResponse {
+    let mut p = BTreeMap::new();
+    p.insert("MessageSid".to_owned(), format!("SM{}", "a".repeat(32)));
+    p.insert("AccountSid".to_owned(), ACCOUNT.to_owned());
+    p.insert("From".to_owned(), from.to_owned());
+    p.insert("To".to_owned(), CLINIC_NUMBER.to_owned());
+    p.insert("Body".to_owned(), body.to_owned());
+    p.insert("NumMedia".to_owned(), "0".to_owned());
+    post(app, "/twilio/sms", &p, signed).await
+}
+
+async fn post(app: &TestApp, path: &str, p: &BTreeMap<String, String>, signed: bool) -> webhook::HttpResponse {
+    webhook::post_signed(&app.base, PUBLIC_BASE, path, p, signed.then_some(AUTH_TOKEN.as_bytes()))
+        .await
+        .unwrap()
+}
+
+async fn sms_consent(app: &TestApp, patient: &str) -> i64 {
+    voicegate::notify::contacts::get(&app.state.deps.db, patient)
+        .await
+        .unwrap()
+        .unwrap()
+        .sms_consent
+}
+
+#[tokio::test]
+async fn a_spanish_speaker_gets_a_spanish_sms_whose_delivery_report_and_replies_are_honoured() {
+    let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+    let clock = ManualClock::at_unix(T0);
+    let app = sms_app(clock.clone(), &twilio).await;
+    let (_caller, mut fake) = connected(&app, 21).await;
+    let (appointment, _) = book(&mut fake, jose()).await;
+
+    let sent = twilio.wait_for(1, WAIT).await;
+    assert_eq!(sent.len(), 1);
+    let sms = &sent[0];
+    assert_eq!(sms.to, "+15550100002");
+    assert_eq!(sms.from.as_deref(), Some(CLINIC_NUMBER));
+    assert_eq!(
+        sms.status_callback.as_deref(),
+        Some(format!("{PUBLIC_BASE}/twilio/sms/status").as_str())
+    );
+    let rows = rows_until(&app, &appointment, "sent", |r| r[0].status == "sent").await;
+    let (day, time) = when(&rows[0], Language::Es);
+    assert!(
+        sms.body.starts_with(&format!(
+            "Demo Family Clinic: su cita quedó reservada para el {day} a las {time}."
+        )),
+        "{}",
+        sms.body
+    );
+    for phi in ["José", "Álvarez", "1975", "Patel", "annual"] {
+        assert!(!sms.body.contains(phi), "{phi} in {}", sms.body);
+    }
+    let sid = sms.sid.clone();
+    assert_eq!(rows[0].template_id.as_deref(), Some("booked.sms.es"));
+
+    // Status callbacks: unsigned refused, unknown status refused, neither changes anything.
+    let mut bogus = BTreeMap::new();
+    bogus.insert("MessageSid".to_owned(), sid.clone());
+    bogus.insert("MessageStatus".to_owned(), "delivered".to_owned());
+    assert_eq!(post(&app, "/twilio/sms/status", &bogus, false).await.status, 403);
+    bogus.insert("MessageStatus".to_owned(), "exploded".to_owned());
+    assert_eq!(post(&app, "/twilio/sms/status", &bogus, true).await.status, 400);
+    let rows = outbox::for_appointment(&app.state.deps.db, &appointment).await.unwrap();
+    assert_eq!(rows[0].status, "sent");
+    let report = twilio.report(&app.base, &sid, "delivered", None).await.unwrap();
+    assert_eq!(report.status, 204, "{}", report.body);
+    let rows = outbox::for_appointment(&app.state.deps.db, &appointment).await.unwrap();
+    assert_eq!(rows[0].status, "delivered");
+
+    // "C" confirms the appointment the last message was about.
+    let confirmed = text(&app, "+1 (555) 010-0002", "C", true).await;
+    assert_eq!(confirmed.status, 200);
+    assert!(
+        confirmed
+            .body
+            .contains(&format!("su cita del {day} a las {time} está confirmada")),
+        "{}",
+        confirmed.body
+    );
+    let rows = outbox::for_appointment(&app.state.deps.db, &appointment).await.unwrap();
+    assert_eq!(rows[0].reply.as_deref(), Some("C"));
+    // "R" queues a callback for staff, with a reference the patient can quote.
+    let again = text(&app, "+15550100002", "r", true).await;
+    assert!(again.body.contains("Referencia"), "{}", again.body);
+    let (topic,): (String,) = match &app.state.deps.db {
+        voicegate::storage::Db::Sqlite(pool) => sqlx::query_as("SELECT topic FROM callback_requests")
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        voicegate::storage::Db::Postgres(_) => unreachable!(),
+    };
+    assert_eq!(topic, "reschedule (SMS reply)");
+    let help = text(&app, "+15550100002", "HELP", true).await;
+    assert!(help.body.contains("+15550100000"), "{}", help.body);
+
+    // STOP withdraws consent at once: the planned reminder is suppressed, not sent.
+    let stop = text(&app, "+15550100002", "STOP", true).await;
+    assert_eq!(stop.status, 200);
+    assert!(!stop.body.contains("<Message>"), "the carrier answers STOP itself");
+    assert_eq!(sms_consent(&app, "demo-p2").await, 0);
+    let reminder = rows.iter().find(|r| r.kind == "reminder").unwrap().clone();
+    move_to(&app, &clock, reminder.due_at_ms);
+    let rows = rows_until(&app, &appointment, "suppressed", |r| {
+        r.iter()
+            .any(|n| n.notification_id == reminder.notification_id && n.status == "suppressed")
+    })
+    .await;
+    assert!(rows.iter().any(|r| r.last_error.as_deref() == Some("no_consent")));
+    assert_eq!(twilio.sent().len(), 1, "nothing sent after STOP");
+    let start = text(&app, "+15550100002", "start", true).await;
+    assert_eq!(start.status, 200);
+    assert_eq!(sms_consent(&app, "demo-p2").await, 1);
+
+    let trail = audit_trail(&app).await;
+    let actions: Vec<&str> = trail.iter().filter_map(|r| r["action"].as_str()).collect();
+    for want in [
+        "notification.sent",
+        "appointment.confirm",
+        "callback.requested",
+        "notification.consent",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_or_unsigned_inbound_texts_are_refused_and_change_nothing() {
+    let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+    let app = sms_app(ManualClock::at_unix(T0), &twilio).await;
+    assert_eq!(text(&app, "+15550100001", "STOP", false).await.status, 403);
+    assert_eq!(sms_consent(&app, "demo-p1").await, 1, "unsigned STOP changed consent");
+    assert_eq!(text(&app, "not a phone", "STOP", true).await.status, 400);
+    let mut p = BTreeMap::new();
+    p.insert("MessageSid".to_owned(), format!("SM{}", "b".repeat(32)));
+    p.insert("From".to_owned(), "+15550100001".to_owned());
+    assert_eq!(post(&app, "/twilio/sms", &p, true).await.status, 400, "no Body");
+    p.insert("Body".to_owned(), "STOP".to_owned());
+    p.insert("MessageSid".to_owned(), "SM-short".to_owned());
+    assert_eq!(post(&app, "/twilio/sms", &p, true).await.status, 400, "bad MessageSid");
+    p.insert("MessageSid".to_owned(), format!("SM{}", "b".repeat(32)));
+    p.insert("AccountSid".to_owned(), "AC99999999999999999999999999999999".to_owned());
+    assert_eq!(post(&app, "/twilio/sms", &p, true).await.status, 403, "another account");
+    assert_eq!(sms_consent(&app, "demo-p1").await, 1);
+    // A garbage body is not a form Twilio would sign.
+    let garbage = webhook::request(
+        &app.base,
+        "POST",
+        "/twilio/sms",
+        &[("Content-Type", "application/x-www-form-urlencoded".into())],
+        "%%%\u{1}&&==",
+    )
+    .await
+    .unwrap();
+    assert_eq!(garbage.status, 403);
+    // "C" from a number with nothing upcoming, and chatter from a stranger.
+    let c = text(&app, "+15550100001", "C", true).await;
+    assert!(c.body.contains("could not find an upcoming appointment"), "{}", c.body);
+    let stranger = text(&app, "+15557770000", "hello?", true).await;
+    assert_eq!(stranger.status, 200);
+    assert!(
+        !stranger.body.contains("<Message>"),
+        "no answer to a stranger: {}",
+        stranger.body
+    );
+    assert_eq!(app.get("/healthz").await.status, 200);
+}
+
+#[tokio::test]
+async fn twilio_5xx_is_retried_and_4xx_fails_with_twilios_code() {
+    let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+    let clock = ManualClock::at_unix(T0);
+    let app = sms_app(clock.clone(), &twilio).await;
+    twilio.script(&[Scripted::Error { http: 503, code: 20503 }]);
+    let (_caller, mut fake) = connected(&app, 22).await;
+    let (appointment, _) = book(&mut fake, jane()).await;
+    let rows = rows_until(&app, &appointment, "first attempt refused", |r| {
+        r[0].attempts == 1 && r[0].last_error.is_some()
+    })
+    .await;
+    assert_eq!(rows[0].status, "planned");
+    assert_eq!(rows[0].last_error.as_deref(), Some("twilio_503_20503"));
+    assert!(twilio.sent().is_empty());
+    move_to(&app, &clock, rows[0].due_at_ms);
+    assert_eq!(twilio.wait_for(1, WAIT).await.len(), 1);
+    let rows = rows_until(&app, &appointment, "sent on retry", |r| r[0].status == "sent").await;
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(rows[0].last_error, None);
+
+    // Cancel: its notice is refused by Twilio with 21211 (invalid number): failed at once, audited.
+    twilio.script(&[Scripted::Error { http: 400, code: 21211 }]);
+    let out = crate::tools::call_tool(
+        &mut fake,
+        "cancel_appointment",
+        json!({"appointment": appointment, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(out["ok"], true, "{out}");
+    let rows = rows_until(&app, &appointment, "cancel notice failed", |r| {
+        r.iter().any(|n| n.kind == "cancelled" && n.status == "failed")
+    })
+    .await;
+    let failed = rows.iter().find(|r| r.kind == "cancelled").unwrap();
+    assert_eq!(failed.attempts, 1, "a 4xx is not retried");
+    assert_eq!(failed.last_error.as_deref(), Some("twilio_400_21211"));
+    let trail = audit_trail(&app).await;
+    assert!(trail.iter().any(|r| r["action"] == "notification.failed"));
+}
+
+#[tokio::test]
+async fn two_servers_on_one_postgres_send_200_due_messages_exactly_once() {
+    let Some(pg) = PgDatabase::create().await else { return };
+    let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+    let replica = |pg: PgDatabase, sms: SmsSettings| {
+        spawn_app_with(Options::default(), move |s| {
+            pg.configure(s);
+            s.twilio.account_sid = Some(ACCOUNT.into());
+            s.notifications.sms = Some(sms);
+            s.notifications.reminder_offsets_min = vec![];
+            s.notifications.batch_size = 7;
+            s.notifications.poll_interval_ms = 20;
+        })
+    };
+    let a = replica(pg.clone(), sms_via(&twilio)).await;
+    let b = replica(pg.clone(), sms_via(&twilio)).await;
+    // 200 bookings at distinct minutes (so 200 distinct texts), planned through replica A.
+    let base = jiff::Timestamp::from_second(i64::try_from(T0).unwrap() + 30 * 86_400).unwrap();
+    let patients = ["demo-p1", "demo-p2", "demo-p3", "demo-p4"];
+    let ids: Vec<String> = (0..200).map(|i| format!("bulk-{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let change = AppointmentChange {
+            kind: ChangeKind::Booked,
+            appointment_id: id,
+            patient_id: patients[i % 4],
+            call_id: None,
+            start: base + jiff::SignedDuration::from_mins(i64::try_from(i).unwrap() * 7),
+            time_zone: "America/New_York",
+        };
+        assert_eq!(a.state.deps.notify.appointment_changed(&change).await.unwrap(), 1);
+        // Planning again is a no-op (the id is the idempotency key).
+        assert_eq!(a.state.deps.notify.appointment_changed(&change).await.unwrap(), 0);
+    }
+    b.state.deps.notify.wake();
+    let sent = twilio.wait_for(200, std::time::Duration::from_secs(60)).await;
+    assert_eq!(sent.len(), 200);
+    // Every row finished; only then is "no 201st message" meaningful.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut done = 0;
+        for id in &ids {
+            let rows = outbox::for_appointment(&a.state.deps.db, id).await.unwrap();
+            done += rows.iter().filter(|r| r.status == "sent").count();
+        }
+        if done == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "{done} of 200 rows sent");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(twilio.requests(), 200, "no message was sent twice");
+    let bodies: BTreeSet<(String, String)> = twilio.sent().into_iter().map(|m| (m.to, m.body)).collect();
+    assert_eq!(bodies.len(), 200, "200 distinct messages");
+    let sids: BTreeSet<String> = twilio.sent().into_iter().map(|m| m.sid).collect();
+    assert_eq!(sids.len(), 200);
+    println!("two replicas, one PostgreSQL: 200 planned, 200 sent, 0 duplicates");
+}
