@@ -241,11 +241,14 @@ pub struct NotificationRow {
     pub template_id: Option<String>,
     pub reply: Option<String>,
     pub sent_at_ms: Option<i64>,
+    /// When it was planned (the change's commit).
+    pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
 
 const ROW_COLUMNS: &str = "notification_id, appointment_id, call_id, kind, channel, offset_min, appointment_start_ms, \
-                           time_zone, due_at_ms, status, attempts, last_error, template_id, reply, sent_at_ms, updated_at_ms";
+                           time_zone, due_at_ms, status, attempts, last_error, template_id, reply, sent_at_ms, \
+                           created_at_ms, updated_at_ms";
 
 /// Every message planned from a call, and every message about an appointment that call touched
 /// (a reschedule from a later call shows under both).

@@ -222,3 +222,107 @@ impl NotifySettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> NotifySettings {
+        crate::config::Settings::embedded().unwrap().notifications
+    }
+
+    fn email() -> EmailSettings {
+        EmailSettings {
+            host: "smtp.clinic.example".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            from: "Clinic <appointments@clinic.example>".into(),
+            ca_file: None,
+            timeout_secs: 10,
+        }
+    }
+
+    fn key(s: &NotifySettings, twilio: bool) -> Option<&'static str> {
+        s.validate(twilio).err().map(|e| e.key)
+    }
+
+    #[test]
+    fn the_embedded_defaults_are_valid_and_send_nothing() {
+        let s = base();
+        assert_eq!(key(&s, false), None);
+        assert!(!s.any_channel());
+        assert_eq!(s.reminder_offsets_min, [1440, 120]);
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_key() {
+        let mut s = base();
+        s.reminder_offsets_min = vec![120, 120];
+        assert_eq!(key(&s, false), Some("notifications.reminder_offsets_min"));
+        s.reminder_offsets_min = vec![0];
+        assert_eq!(key(&s, false), Some("notifications.reminder_offsets_min"));
+        let mut s = base();
+        s.clinic_phone = "call us".into();
+        assert_eq!(key(&s, false), Some("notifications.clinic_phone"));
+
+        let mut s = base();
+        s.email = Some(EmailSettings {
+            tls: SmtpTls::None,
+            ..email()
+        });
+        assert_eq!(
+            key(&s, false),
+            Some("notifications.email.tls"),
+            "plain SMTP off loopback"
+        );
+        s.email = Some(EmailSettings {
+            tls: SmtpTls::None,
+            host: "127.0.0.1".into(),
+            ..email()
+        });
+        assert_eq!(key(&s, false), None, "plain SMTP to a loopback relay");
+        s.email = Some(EmailSettings {
+            from: "not an address".into(),
+            ..email()
+        });
+        assert_eq!(key(&s, false), Some("notifications.email.from"));
+        s.email = Some(EmailSettings {
+            timeout_secs: 60,
+            ..email()
+        });
+        assert_eq!(
+            key(&s, false),
+            Some("notifications.email.timeout_secs"),
+            "must be under the claim"
+        );
+
+        let mut s = base();
+        s.sms = Some(SmsSettings {
+            api_base: default_api_base(),
+            from: Some("+15550109999".into()),
+            messaging_service_sid: None,
+            timeout_secs: 10,
+        });
+        assert_eq!(key(&s, false), Some("notifications.sms"), "needs Twilio credentials");
+        assert_eq!(key(&s, true), None);
+        s.sms = Some(SmsSettings {
+            api_base: default_api_base(),
+            from: Some("+15550109999".into()),
+            messaging_service_sid: Some("MG123".into()),
+            timeout_secs: 10,
+        });
+        assert_eq!(key(&s, true), Some("notifications.sms.from"), "exactly one sender");
+
+        let mut s = base();
+        s.templates = vec![TemplateOverride {
+            id: "reminder.sms.en".into(),
+            subject: None,
+            body: "Hi {first_name}".into(),
+        }];
+        let e = s.validate(false).unwrap_err();
+        assert_eq!(e.key, "notifications.templates");
+        assert!(e.why.contains("unknown placeholder"), "{e}");
+    }
+}

@@ -250,6 +250,9 @@ pub struct CallDetail {
     pub recording: Value,
     pub audit: Vec<Value>,
     pub chain: ChainStatus,
+    /// Confirmations and reminders planned from this call or about its appointments (no
+    /// addresses, no texts).
+    pub notifications: Vec<crate::notify::outbox::NotificationRow>,
 }
 
 /// Assemble the detail of `call`.
@@ -288,7 +291,9 @@ pub async fn detail(db: &Db, blobs: &Blobs, keys: &[KeyedSecret], call: CallRow)
     });
     let audit = audit_records(db, &call.call_id).await?;
     let chain = chain_status(db, blobs, keys).await?;
+    let notifications = crate::notify::outbox::for_call(db, &call.call_id).await?;
     Ok(CallDetail {
+        notifications,
         patient_ref: call.verified_patient_ref.clone(),
         transcript: field("transcript"),
         tool_calls: field("tool_calls"),

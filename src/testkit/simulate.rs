@@ -80,6 +80,9 @@ pub struct SimulationReport {
     pub tools: Vec<(String, serde_json::Value)>,
     /// The server played its red-flag script and the caller heard all of it.
     pub emergency_script: bool,
+    /// The confirmations the call's changes planned, once each was attempted (in-process runs
+    /// with a notification channel on).
+    pub notifications: Vec<crate::notify::outbox::NotificationRow>,
 }
 
 struct Timeline {
@@ -158,6 +161,11 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<SimulationReport> {
                     report.recording_key = row.recording_location;
                     report.call_id = Some(row.call_id);
                 }
+                if let Some(call_id) = report.call_id.clone()
+                    && !state.deps.notify.channels().is_empty()
+                {
+                    report.notifications = confirmations(&tl, &state.deps.db, &call_id).await?;
+                }
             }
             let _ = stop_tx.send(());
             let _ = timeout(STEP, server).await;
@@ -204,6 +212,50 @@ pub fn synthetic_speech(ms: usize, pitch_hz: f32) -> Vec<u8> {
     let mut out = Vec::with_capacity(n);
     mulaw::encode_into(&samples, &mut out);
     out
+}
+
+/// Wait for the confirmations the call planned to be attempted, and print each.
+async fn confirmations(
+    tl: &Timeline,
+    db: &crate::storage::Db,
+    call_id: &str,
+) -> anyhow::Result<Vec<crate::notify::outbox::NotificationRow>> {
+    let rows = step("confirmation attempted", async {
+        loop {
+            let rows = crate::notify::outbox::for_call(db, call_id).await?;
+            let mut confirmations = rows.iter().filter(|r| r.kind != "reminder").peekable();
+            if confirmations.peek().is_some() && confirmations.all(|r| r.status != "planned") {
+                return Ok(rows);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await?;
+    for r in &rows {
+        let line = match (r.kind.as_str(), r.sent_at_ms) {
+            ("reminder", _) => format!(
+                "{} reminder planned for {} min before the visit",
+                r.channel,
+                r.offset_min.unwrap_or(0)
+            ),
+            (_, Some(sent)) => format!(
+                "{} {} by {} {} ms after the change committed",
+                r.template_id.as_deref().unwrap_or(&r.kind),
+                r.status,
+                r.channel,
+                sent - r.created_at_ms
+            ),
+            _ => format!(
+                "{} {} by {} ({})",
+                r.kind,
+                r.status,
+                r.channel,
+                r.last_error.as_deref().unwrap_or("")
+            ),
+        };
+        tl.line("notify", line);
+    }
+    Ok(rows)
 }
 
 async fn step<T>(what: &str, fut: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
@@ -449,6 +501,7 @@ fn report(
         heard_at_barge_in_ms: Some(heard_ms),
         tools: Vec::new(),
         emergency_script: false,
+        notifications: Vec::new(),
     })
 }
 

@@ -226,6 +226,40 @@ async fn a_booking_is_confirmed_at_once_and_reminded_24h_and_2h_before_by_real_s
         assert_eq!(e["actor"]["job"], "notifications", "{e}");
         assert!(!e.to_string().contains("jane.doe"), "{e}");
     }
+
+    // Compliance review lists the call's notifications next to its tool calls and audit trail.
+    let call_id = rows[0].call_id.clone().expect("planned from the call");
+    crate::review::add_staff(&app, "rita.reviewer", voicegate::review::Role::Reviewer).await;
+    let reviewer = crate::review::Staff::login(&app, "rita.reviewer").await;
+    let view = reviewer
+        .post(
+            &format!("/review/api/calls/{call_id}/view"),
+            json!({"reason": "patient asks whether reminders went out"}),
+        )
+        .await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    let detail: Value = serde_json::from_str(&view.body).unwrap();
+    let listed: Vec<(&str, &str, &str)> = detail["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap(),
+                n["channel"].as_str().unwrap(),
+                n["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("booked", "email", "sent"),
+            ("reminder", "email", "sent"),
+            ("reminder", "email", "sent")
+        ]
+    );
+    assert!(!view.body.contains("jane.doe"), "no address in the review API");
 }
 
 #[tokio::test]

@@ -137,3 +137,50 @@ async fn the_emergency_scenario_plays_the_script_mid_booking_and_refuses_the_boo
         "the booking after the stroke signs is refused"
     );
 }
+
+/// The bar: the demo clinic confirms a booking made in `voicegate simulate` within 5 s,
+/// to a real SMTP server on loopback, with configuration alone.
+#[tokio::test]
+async fn a_simulated_booking_is_confirmed_by_email_within_five_seconds() {
+    let Some(peer) = crate::smtp_peer::SmtpPeer::start().await else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("sim.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  data_dir: {}\nnotifications:\n  email: {{host: 127.0.0.1, port: {}, tls: none, from: \"Demo Family Clinic <appointments@clinic.test>\"}}\n",
+            data.path().display(),
+            peer.port
+        ),
+    )
+    .unwrap();
+    let report = run(SimulateOptions {
+        config: Some(config),
+        quiet: true,
+        scenario: Scenario::Booking,
+        ..Default::default()
+    })
+    .await
+    .expect("simulated call succeeds");
+    let confirmation = report
+        .notifications
+        .iter()
+        .find(|r| r.kind == "booked")
+        .unwrap_or_else(|| panic!("a confirmation was planned: {:#?}", report.notifications));
+    assert_eq!(confirmation.status, "sent", "{confirmation:#?}");
+    let took = confirmation.sent_at_ms.unwrap() - confirmation.created_at_ms;
+    assert!((0..=5000).contains(&took), "confirmation took {took} ms");
+    let mails = peer.wait_for(1, std::time::Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]
+            .header("Subject")
+            .unwrap()
+            .starts_with("Demo Family Clinic: appointment booked for"),
+        "{:?}",
+        mails[0].headers
+    );
+    println!("simulate: confirmation sent {took} ms after the booking committed");
+}

@@ -405,7 +405,7 @@ pub async fn view_call(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let details = json!({"viewed": ["transcript", "tool_calls", "audit_trail"]});
+    let details = json!({"viewed": ["transcript", "tool_calls", "audit_trail", "notifications"]});
     if let Err(r) = audit(
         &state,
         actor(&session),

@@ -40,7 +40,9 @@
     recordingNote: $('recording-note'), player: $('player'), play: $('play'), playTime: $('play-time'), audio: $('audio'),
     waveform: $('waveform'), waveformNote: $('waveform-note'), strips: $('strips'), waveformLegend: $('waveform-legend'),
     transcript: $('transcript'), toolsBody: document.querySelector('#tools-table tbody'), toolsTable: $('tools-table'),
-    toolsEmpty: $('tools-empty'), truncations: $('truncations'), truncEmpty: $('trunc-empty'),
+    toolsEmpty: $('tools-empty'),
+    notificationsBody: document.querySelector('#notifications-table tbody'), notificationsTable: $('notifications-table'),
+    notificationsEmpty: $('notifications-empty'), truncations: $('truncations'), truncEmpty: $('trunc-empty'),
     chainStatus: $('chain-status'), auditBody: document.querySelector('#audit-table tbody'),
     queueView: $('queue-view'), queueRefresh: $('queue-refresh'),
     callbacksBody: document.querySelector('#callbacks-table tbody'), callbacksTable: $('callbacks-table'), callbacksEmpty: $('callbacks-empty'),
@@ -713,6 +715,7 @@
     renderRecording(d);
     renderTranscript(d.transcript || []);
     renderTools(d.tool_calls || [], d.truncations || []);
+    renderNotifications(d.notifications || []);
     renderAudit(d.audit || [], d.chain);
     ui.detailView.dataset.state = 'loaded';
   }
@@ -782,6 +785,24 @@
       document.createTextNode('Agent cut off at '), seekButton(t.audio_end_ms, 'Play from cut-off at'),
     ])));
     ui.truncEmpty.hidden = truncs.length !== 0;
+  }
+
+  function renderNotifications(rows) {
+    ui.notificationsBody.replaceChildren(...rows.map((n) => {
+      const what = n.kind === 'reminder' ? `reminder, ${Math.round((n.offset_min || 0) / 60)} h before` : n.kind;
+      let status = n.status;
+      if (n.last_error) status += ` (${n.last_error})`;
+      if (n.reply) status += `, patient replied ${n.reply}`;
+      if (n.attempts > 1) status += `, ${n.attempts} attempts`;
+      return el('tr', { attrs: { 'data-status': n.status } }, [
+        td(fmtDateTime(n.sent_at_ms != null ? n.sent_at_ms : n.due_at_ms), 'num'),
+        td(what),
+        td(n.channel),
+        td(status),
+      ]);
+    }));
+    ui.notificationsTable.hidden = rows.length === 0;
+    ui.notificationsEmpty.hidden = rows.length !== 0;
   }
 
   function renderAudit(audit, chain) {
