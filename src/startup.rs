@@ -89,7 +89,11 @@ impl Application {
                 .await
                 .context("opening the audit log")?,
         );
-        let ehr = open_ehr(&settings, &db, &clock).await?;
+        let notify = crate::notify::Notifications::new(&settings, db.clone(), clock.clone());
+        let ehr = match open_ehr(&settings, &db, &clock).await? {
+            Ehr::Builtin(builtin) => Ehr::Builtin(builtin.with_notifications(notify.clone())),
+            other => other,
+        };
         if matches!(ehr, Ehr::Builtin(_))
             && crate::tools::ehr::builtin::seed_demo(&db)
                 .await
@@ -101,7 +105,6 @@ impl Application {
                 .context("seeding the demo clinic's contacts")?;
             tracing::info!("demo clinic seeded (built-in EHR, fictional patients)");
         }
-        let notify = crate::notify::Notifications::new(&settings, db.clone(), clock.clone());
         let senders =
             crate::notify::channel::Senders::from_settings(&settings).context("setting up notification channels")?;
         let blobs = storage::open_blobs(&settings)

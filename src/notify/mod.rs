@@ -32,6 +32,7 @@ use jiff::Timestamp;
 
 use crate::clock::SharedClock;
 use crate::config::{KeyedSecret, Settings};
+use crate::storage::sql::Tx;
 use crate::storage::{Db, StorageError};
 use crate::telemetry::PhiRef;
 
@@ -236,29 +237,42 @@ impl Notifications {
         if self.inner.channels.is_empty() {
             return Ok(0);
         }
+        let mut tx = self.inner.db.begin_write().await?;
+        let planned = self.plan_in(&mut tx, change).await?;
+        tx.commit().await?;
+        if planned > 0 {
+            self.wake();
+        }
+        Ok(planned)
+    }
+
+    /// As [`appointment_changed`](Self::appointment_changed), inside the caller's transaction —
+    /// the built-in store's, so the change and its messages commit together or not at all (a
+    /// crash between them cannot lose a confirmation). The caller wakes the worker after commit.
+    ///
+    /// # Errors
+    /// Storage failures (the caller's transaction is then rolled back with the change).
+    pub async fn plan_in(&self, tx: &mut Tx, change: &AppointmentChange<'_>) -> Result<usize, StorageError> {
+        if self.inner.channels.is_empty() {
+            return Ok(0);
+        }
         let now = self.now_ms();
         let patient_ref = self
             .patient_ref(change.patient_id)
             .map(|r| r.as_str().to_owned())
             .unwrap_or_default();
-        let rows = plan(&self.inner.settings, &self.inner.channels, change, now);
-        let mut tx = self.inner.db.begin_write().await?;
         match &change.kind {
             ChangeKind::Booked => {}
             ChangeKind::Rescheduled { previous } => {
-                outbox::cancel_pending(&mut tx, previous, "rescheduled", now).await?;
+                outbox::cancel_pending(tx, previous, "rescheduled", now).await?;
             }
             ChangeKind::Cancelled => {
-                outbox::cancel_pending(&mut tx, change.appointment_id, "appointment_cancelled", now).await?;
+                outbox::cancel_pending(tx, change.appointment_id, "appointment_cancelled", now).await?;
             }
         }
         let mut planned = 0;
-        for row in &rows {
-            planned += outbox::insert_planned(&mut tx, row, change, &patient_ref, now).await?;
-        }
-        tx.commit().await?;
-        if planned > 0 {
-            self.wake();
+        for row in plan(&self.inner.settings, &self.inner.channels, change, now) {
+            planned += outbox::insert_planned(tx, &row, change, &patient_ref, now).await?;
         }
         Ok(planned)
     }

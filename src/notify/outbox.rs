@@ -44,16 +44,18 @@ pub(crate) async fn insert_planned(
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
-/// Cancel every message of `appointment_id` not yet sent (a reschedule or cancellation).
-pub(crate) async fn cancel_pending(
+/// Cancel every message of `appointment_id` not yet sent (a reschedule or cancellation). A row a
+/// worker is sending right now keeps its claim: if the carrier takes it, the worker's "sent"
+/// still lands (it went out), and anything else leaves it cancelled.
+pub async fn cancel_pending(
     tx: &mut Tx,
     appointment_id: &str,
     reason: &'static str,
     now_ms: i64,
 ) -> Result<u64, StorageError> {
     tx.exec(
-        "UPDATE notifications SET status = 'cancelled', last_error = ?, claimed_by = NULL, claimed_until_ms = NULL, \
-         updated_at_ms = ? WHERE appointment_id = ? AND status = 'planned'",
+        "UPDATE notifications SET status = 'cancelled', last_error = ?, updated_at_ms = ? \
+         WHERE appointment_id = ? AND status = 'planned'",
         &[Arg::Text(reason), Arg::I64(now_ms), Arg::Text(appointment_id)],
     )
     .await
@@ -78,7 +80,7 @@ const CLAIMED_COLUMNS: &str = "notification_id, appointment_id, patient_id, call
                                appointment_start_ms, time_zone, attempts, provider_message_id";
 
 /// Claim up to `limit` due rows for `worker` until `until_ms`, earliest first.
-pub(crate) async fn claim(
+pub async fn claim(
     db: &Db,
     worker: &str,
     now_ms: i64,
@@ -136,13 +138,7 @@ pub enum Outcome {
 
 /// Record the outcome of `worker`'s attempt. Returns false when the claim was lost (another worker
 /// took the row over after the lease expired), in which case nothing is changed.
-pub(crate) async fn finish(
-    db: &Db,
-    id: &str,
-    worker: &str,
-    outcome: &Outcome,
-    now_ms: i64,
-) -> Result<bool, StorageError> {
+pub async fn finish(db: &Db, id: &str, worker: &str, outcome: &Outcome, now_ms: i64) -> Result<bool, StorageError> {
     let n = match outcome {
         // A cancellation that raced the send does not hide that the message went out.
         Outcome::Sent {

@@ -5,9 +5,10 @@
 //! Crash consistency: a row is claimed with a lease and attempts counted at the claim. A worker
 //! that dies before recording the outcome leaves the row planned with an expiring lease; another
 //! worker (or this one after a restart) takes it over when the lease ends. The only window for a
-//! duplicate is between the carrier accepting a message and the one UPDATE that marks it sent;
-//! email carries a Message-ID derived from the notification id, so even then the receiving side
-//! sees the same message.
+//! duplicate is between the carrier accepting a message and the one UPDATE that marks it sent.
+//! The `notification.sent` audit record is written inside that window, so a duplicate is a second
+//! audited disclosure, never an unaudited one; and email carries a Message-ID derived from the
+//! notification id, so the receiving side sees the same message twice, not two messages.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -189,17 +190,6 @@ impl Worker {
     async fn finish(&self, row: &Claimed, outcome: Outcome) {
         let now = self.notifications.now_ms();
         let channel: &'static str = Channel::parse(&row.channel).map_or("unknown", Channel::as_str);
-        let kept = match outbox::finish(self.notifications.db(), &row.notification_id, &self.id, &outcome, now).await {
-            Ok(kept) => kept,
-            Err(e) => {
-                // The lease runs out and the row is tried again: at worst a duplicate, never a loss.
-                tracing::warn!(notification = %row.notification_id, error.message = %e, "outcome could not be recorded");
-                true
-            }
-        };
-        if !kept {
-            tracing::warn!(notification = %row.notification_id, "claim was taken over before the outcome was recorded");
-        }
         let (result, audit) = match &outcome {
             Outcome::Sent { template_id, .. } => (
                 "sent",
@@ -226,7 +216,7 @@ impl Worker {
             }
         };
         self.metrics.notification(channel, result);
-        if let Some((action, outcome, mut details)) = audit {
+        if let Some((action, audit_outcome, mut details)) = audit {
             if let Some(map) = details.as_object_mut() {
                 map.insert("notification_id".into(), row.notification_id.clone().into());
                 map.insert("appointment_id".into(), row.appointment_id.clone().into());
@@ -240,13 +230,26 @@ impl Worker {
                 call_id: row.call_id.clone(),
                 patient: self.notifications.patient_ref(&row.patient_id),
                 reason: Some("appointment notification".into()),
-                outcome,
+                outcome: audit_outcome,
                 details,
                 at_ms: u64::try_from(now).unwrap_or(0),
             };
             if let Err(e) = self.audit.append_or_spool(&event).await {
                 tracing::error!(notification = %row.notification_id, error.message = %e, "notification audit record could not be written or spooled");
             }
+        }
+        // The disclosure is on record before the row says so: a crash in between re-sends and
+        // audits again (two records for two messages), never a message without a record.
+        let kept = match outbox::finish(self.notifications.db(), &row.notification_id, &self.id, &outcome, now).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                // The lease runs out and the row is tried again: at worst a duplicate, never a loss.
+                tracing::warn!(notification = %row.notification_id, error.message = %e, "outcome could not be recorded");
+                true
+            }
+        };
+        if !kept {
+            tracing::warn!(notification = %row.notification_id, "claim was taken over before the outcome was recorded");
         }
     }
 }

@@ -368,9 +368,15 @@ fn outcome_of<T>(r: &Result<T, EhrError>) -> (AuditOutcome, &'static str) {
     }
 }
 
-/// Plan the confirmation and reminders of a committed change (after the EHR commit: the change
-/// stands whether or not this succeeds; a failure is logged for the operator).
+/// Plan the confirmation and reminders of a committed change on an EHR that does not plan them
+/// itself (FHIR): after the EHR's commit, so the change stands whether or not this succeeds; a
+/// failure is logged for the operator. The built-in store plans inside its own transaction.
 async fn notify_change(ctx: &ToolContext, patient: &VerifiedPatient, kind: ChangeKind, a: &Appointment) {
+    if let crate::tools::ehr::Ehr::Builtin(builtin) = &ctx.deps.ehr
+        && builtin.plans_notifications()
+    {
+        return;
+    }
     let change = AppointmentChange {
         kind,
         appointment_id: &a.id,

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use voicegate::config::EhrKind;
 use voicegate::tools::answer;
 
-use crate::ehr_fhir::{appointment_status, seed_patient, seed_provider, seed_slot, slot_status};
+use crate::ehr_fhir::{appointment_status, seed_patient, slot_status};
 use crate::fhir_peer::FhirPeer;
 use crate::helpers::*;
 use crate::tools::{audit_trail, call_tool, connected, jane};
@@ -220,17 +220,7 @@ async fn an_unreachable_ehr_is_said_honestly_and_a_callback_is_taken() {
 #[tokio::test]
 async fn the_happy_path_works_on_a_real_fhir_server() {
     let Some(peer) = FhirPeer::start().await else { return };
-    let (role, schedule) = seed_provider(
-        &peer,
-        "Amara",
-        "Okafor",
-        "dermatology",
-        ("the Main Street clinic", Some("America/New_York")),
-        &["aetna"],
-    )
-    .await;
-    let first = seed_slot(&peer, &schedule, "2030-03-04T15:00:00Z", "free").await;
-    let second = seed_slot(&peer, &schedule, "2030-03-05T15:00:00Z", "free").await;
+    let (role, first, second) = crate::ehr_fhir::seed_okafor_with_two_slots(&peer).await;
     seed_patient(&peer, "Rivera", "Ana", "1975-06-07", &["555-013-2748"]).await;
     let base = peer.base_url().to_owned();
     let app = spawn_app_with(Options::default(), |s| {

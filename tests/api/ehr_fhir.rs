@@ -55,6 +55,23 @@ pub(crate) async fn seed_patient(
     .await
 }
 
+/// Doctor Okafor (dermatology, Main Street, New York time) with free slots on Monday 4 and
+/// Tuesday 5 March 2030 at 10 a.m.; returns (PractitionerRole id, first slot, second slot).
+pub(crate) async fn seed_okafor_with_two_slots(peer: &FhirPeer) -> (String, String, String) {
+    let (role, schedule) = seed_provider(
+        peer,
+        "Amara",
+        "Okafor",
+        "dermatology",
+        ("the Main Street clinic", Some("America/New_York")),
+        &["aetna"],
+    )
+    .await;
+    let first = seed_slot(peer, &schedule, "2030-03-04T15:00:00Z", "free").await;
+    let second = seed_slot(peer, &schedule, "2030-03-05T15:00:00Z", "free").await;
+    (role, first, second)
+}
+
 /// A provider as the clinic would enter it; returns (PractitionerRole id, Schedule id).
 pub(crate) async fn seed_provider(
     peer: &FhirPeer,

@@ -270,6 +270,7 @@ async fn a_reschedule_cancels_the_old_reminders_and_confirms_the_new_time() {
     let (_caller, mut fake) = connected(&app, 2).await;
     let (old, slots) = book(&mut fake, jane()).await;
     peer.wait_for(1, WAIT).await;
+    rows_until(&app, &old, "confirmation recorded", |r| r[0].status == "sent").await;
     let moved = call_tool(
         &mut fake,
         "reschedule_appointment",

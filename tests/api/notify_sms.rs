@@ -312,3 +312,174 @@ async fn two_servers_on_one_postgres_send_200_due_messages_exactly_once() {
     assert_eq!(sids.len(), 200);
     println!("two replicas, one PostgreSQL: 200 planned, 200 sent, 0 duplicates");
 }
+
+/// On a FHIR EHR the tools plan the messages after the EHR commits: a booking, a move and a
+/// cancellation each send their text, and the move cancels the old slot's reminders.
+#[tokio::test]
+async fn a_fhir_booking_move_and_cancellation_each_send_their_text() {
+    use crate::ehr_fhir::seed_patient;
+    let Some(peer) = crate::fhir_peer::FhirPeer::start().await else {
+        return;
+    };
+    let (role, first, second) = crate::ehr_fhir::seed_okafor_with_two_slots(&peer).await;
+    let patient = seed_patient(&peer, "Rivera", "Ana", "1975-06-07", &["555-013-2748"]).await;
+    let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+    let base = peer.base_url().to_owned();
+    let sms = sms_via(&twilio);
+    let app = spawn_app_with(Options::default(), |s| {
+        s.ehr.kind = voicegate::config::EhrKind::Fhir;
+        s.ehr.fhir = Some(serde_json::from_value(json!({"base_url": base})).unwrap());
+        s.twilio.account_sid = Some(ACCOUNT.into());
+        s.notifications.sms = Some(sms);
+        s.notifications.poll_interval_ms = 50;
+    })
+    .await;
+    // The clinic's record of consent for this FHIR patient.
+    voicegate::notify::contacts::upsert(
+        &app.state.deps.db,
+        &voicegate::notify::contacts::NewContact {
+            patient_id: &patient,
+            phone_e164: Some("+15550132748"),
+            email: None,
+            sms_consent: true,
+            email_consent: false,
+            language: "en",
+            updated_by: "test",
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let (_caller, mut fake) = connected(&app, 46).await;
+    let call = |name: &'static str, args: Value| (name, args);
+    let mut steps = vec![
+        call(
+            "verify_patient",
+            json!({"first_name": "ana", "last_name": "RIVERA", "date_of_birth": "June 7, 1975", "phone": "(555) 013-2748"}),
+        ),
+        call("book_appointment", json!({"slot": first, "reason": "mole check"})),
+    ]
+    .into_iter();
+    let (name, args) = steps.next().unwrap();
+    assert_eq!(crate::tools::call_tool(&mut fake, name, args).await["ok"], true);
+    let _ = role;
+    let (name, args) = steps.next().unwrap();
+    let booked = crate::tools::call_tool(&mut fake, name, args).await;
+    assert_eq!(booked["ok"], true, "{booked}");
+    let appointment = booked["appointment"].as_str().unwrap().to_owned();
+    let sent = twilio.wait_for(1, WAIT).await;
+    assert_eq!(sent[0].to, "+15550132748");
+    assert!(
+        sent[0].body.contains("booked for Monday, March 4 at 10:00 AM"),
+        "{}",
+        sent[0].body
+    );
+    let moved = crate::tools::call_tool(
+        &mut fake,
+        "reschedule_appointment",
+        json!({"appointment": appointment, "new_slot": second}),
+    )
+    .await;
+    assert_eq!(moved["ok"], true, "{moved}");
+    let sent = twilio.wait_for(2, WAIT).await;
+    assert!(
+        sent[1].body.contains("moved to Tuesday, March 5 at 10:00 AM"),
+        "{}",
+        sent[1].body
+    );
+    let old = outbox::for_appointment(&app.state.deps.db, &appointment).await.unwrap();
+    assert!(
+        old.iter()
+            .filter(|r| r.kind == "reminder")
+            .all(|r| r.status == "cancelled"),
+        "{old:#?}"
+    );
+    let new_id = moved["appointment"].as_str().unwrap().to_owned();
+    let cancelled = crate::tools::call_tool(
+        &mut fake,
+        "cancel_appointment",
+        json!({"appointment": new_id, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(cancelled["ok"], true, "{cancelled}");
+    let sent = twilio.wait_for(3, WAIT).await;
+    assert!(sent[2].body.contains("is cancelled"), "{}", sent[2].body);
+    assert!(
+        !sent
+            .iter()
+            .any(|m| m.body.contains("Rivera") || m.body.contains("Okafor"))
+    );
+}
+
+/// A move that races a send: the row being sent keeps its claim, so if the carrier took the
+/// message the row says "sent" (it went out), and anything else leaves it cancelled. Both backends.
+async fn in_flight_cancellation(kind: BackendKind) {
+    {
+        let Some((mut settings, _dir, _pg)) = fresh_settings(kind).await else {
+            return;
+        };
+        let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+        settings.twilio.account_sid = Some(ACCOUNT.into());
+        settings.notifications.sms = Some(sms_via(&twilio));
+        settings.ensure_keys().unwrap();
+        let db = voicegate::storage::open_database(&settings).await.unwrap();
+        let clock: voicegate::clock::SharedClock = ManualClock::at_unix(T0);
+        let notify = voicegate::notify::Notifications::new(&settings, db.clone(), clock);
+        let start = jiff::Timestamp::from_second(i64::try_from(T0).unwrap() + 30 * 86_400).unwrap();
+        let change = AppointmentChange {
+            kind: ChangeKind::Booked,
+            appointment_id: "race-1",
+            patient_id: "demo-p1",
+            call_id: None,
+            start,
+            time_zone: "America/New_York",
+        };
+        assert_eq!(notify.appointment_changed(&change).await.unwrap(), 3);
+        let late = start.as_millisecond();
+        let claimed = outbox::claim(&db, "w-test", late, late + 60_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 3, "{kind:?}");
+        let mut tx = db.begin_write().await.unwrap();
+        assert_eq!(
+            outbox::cancel_pending(&mut tx, "race-1", "rescheduled", late)
+                .await
+                .unwrap(),
+            3
+        );
+        tx.commit().await.unwrap();
+        let sent = outbox::Outcome::Sent {
+            provider_message_id: Some(format!("SM{}", "d".repeat(32))),
+            template_id: "reminder.sms.en".into(),
+        };
+        let retry = outbox::Outcome::Retry {
+            reason: "twilio_503".into(),
+            due_at_ms: late,
+        };
+        let failed = outbox::Outcome::Failed { reason: "x".into() };
+        let ids: Vec<&str> = claimed.iter().map(|c| c.notification_id.as_str()).collect();
+        assert!(outbox::finish(&db, ids[0], "w-test", &sent, late).await.unwrap());
+        assert!(!outbox::finish(&db, ids[1], "w-test", &retry, late).await.unwrap());
+        assert!(!outbox::finish(&db, ids[2], "w-test", &failed, late).await.unwrap());
+        // Another worker's claim name changes nothing.
+        assert!(!outbox::finish(&db, ids[1], "w-other", &sent, late).await.unwrap());
+        let rows = outbox::for_appointment(&db, "race-1").await.unwrap();
+        let status = |id: &str| rows.iter().find(|r| r.notification_id == id).unwrap().status.clone();
+        assert_eq!(
+            [status(ids[0]), status(ids[1]), status(ids[2])],
+            ["sent", "cancelled", "cancelled"],
+            "{kind:?}"
+        );
+        // Cancelled rows are never claimed again.
+        assert!(
+            outbox::claim(&db, "w-test", late + 120_000, late + 180_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        db.close().await;
+    }
+}
+
+crate::on_both_backends!(
+    a_message_cancelled_while_in_flight_is_recorded_as_what_really_happened,
+    in_flight_cancellation
+);

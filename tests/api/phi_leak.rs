@@ -65,8 +65,38 @@ fn assert_clean(what: &str, text: &str) {
 
 #[tokio::test]
 async fn no_patient_data_leaves_the_server_outside_the_call() {
-    let app = spawn_app().await;
+    // Texts go out too: the notification worker and the SMS webhooks log nothing of the patient.
+    let account = voicegate::testkit::twilio_caller::TEST_ACCOUNT_SID;
+    let twilio = voicegate::testkit::fake_twilio_sms::FakeTwilioSms::start(account, AUTH_TOKEN)
+        .await
+        .unwrap();
+    let api_base = twilio.api_base();
+    let app = spawn_app_with(Options::default(), |s| {
+        s.twilio.account_sid = Some(account.into());
+        s.notifications.sms = Some(voicegate::notify::settings::SmsSettings {
+            api_base,
+            from: Some("+15550109999".into()),
+            messaging_service_sid: None,
+            timeout_secs: 5,
+        });
+    })
+    .await;
     insert_test_patient(&app).await;
+    voicegate::notify::contacts::upsert(
+        &app.state.deps.db,
+        &voicegate::notify::contacts::NewContact {
+            patient_id: "phi-test-patient",
+            phone_e164: Some(PHONE_E164),
+            email: Some("marisol.quintanilla@patients.test"),
+            sms_consent: true,
+            email_consent: true,
+            language: "es",
+            updated_by: "test",
+        },
+        0,
+    )
+    .await
+    .unwrap();
     let logs_before = app.logs.contents().len();
     let mut bodies = Vec::new();
 
@@ -136,6 +166,40 @@ async fn no_patient_data_leaves_the_server_outside_the_call() {
     )
     .await;
     assert_eq!(cancelled["ok"], true, "{cancelled}");
+    // Booked, then cancelled (the move's text is cancelled with it if it was not out yet); then
+    // the patient texts back from that phone.
+    let until = tokio::time::Instant::now() + GUARD;
+    let texts = loop {
+        let texts = twilio.wait_for(2, GUARD).await;
+        if texts.iter().any(|t| t.body.contains("cancelada")) {
+            break texts;
+        }
+        assert!(tokio::time::Instant::now() < until, "no cancellation text: {texts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for body in ["C", "R", "HELP", "STOP", &format!("soy {FIRST} {LAST} 1961-04-09")] {
+        let mut p = std::collections::BTreeMap::new();
+        p.insert("MessageSid".to_owned(), format!("SM{}", "c".repeat(32)));
+        p.insert("AccountSid".to_owned(), account.to_owned());
+        p.insert("From".to_owned(), PHONE_E164.to_owned());
+        p.insert("Body".to_owned(), body.to_owned());
+        let r = voicegate::testkit::webhook::post_signed(
+            &app.base,
+            PUBLIC_BASE,
+            "/twilio/sms",
+            &p,
+            Some(AUTH_TOKEN.as_bytes()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        bodies.push(r.body);
+    }
+    let report = twilio
+        .report(&app.base, &texts[0].sid, "undelivered", Some(30003))
+        .await
+        .unwrap();
+    bodies.push(report.body);
     // A red flag whose transcript is full of PHI: logged, counted and audited by category only.
     fake.user_transcript(&format!(
         "this is {FIRST} {LAST} again, born 04/09/1961, call 555-013-2748, my husband collapsed and he is not breathing"

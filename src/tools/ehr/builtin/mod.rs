@@ -16,6 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::clock::Clock;
 use crate::domain::{DateOfBirth, PersonName, PhoneNumber};
+use crate::notify::ChangeKind;
 use crate::storage::sql::Arg;
 use crate::storage::{Db, StorageError};
 use crate::tools::ehr::{
@@ -32,6 +33,8 @@ const MAX_REASON_CHARS: usize = 200;
 pub struct BuiltinEhr {
     db: Db,
     clock: Arc<dyn Clock>,
+    /// Confirmations and reminders, planned inside each change's own transaction.
+    notify: Option<crate::notify::Notifications>,
 }
 
 /// A slot id the model passes back: `provider/type/2026-12-07T14:30Z`. It carries no patient data
@@ -121,7 +124,42 @@ impl ValidSlot {
 
 impl BuiltinEhr {
     pub fn new(db: Db, clock: Arc<dyn Clock>) -> BuiltinEhr {
-        BuiltinEhr { db, clock }
+        BuiltinEhr {
+            db,
+            clock,
+            notify: None,
+        }
+    }
+
+    /// Plan notifications in the same transaction as every booking, move and cancellation.
+    pub fn with_notifications(mut self, notify: crate::notify::Notifications) -> BuiltinEhr {
+        self.notify = Some(notify);
+        self
+    }
+
+    /// Whether changes plan their own notifications (the tools then need not).
+    pub fn plans_notifications(&self) -> bool {
+        self.notify.as_ref().is_some_and(|n| !n.channels().is_empty())
+    }
+
+    /// Plan a change's messages in `tx` (no-op without notifications).
+    async fn plan(
+        &self,
+        tx: &mut crate::storage::sql::Tx,
+        change: &crate::notify::AppointmentChange<'_>,
+    ) -> Result<usize, EhrError> {
+        match &self.notify {
+            Some(n) => Ok(n.plan_in(tx, change).await?),
+            None => Ok(0),
+        }
+    }
+
+    fn woke(&self, planned: usize) {
+        if planned > 0
+            && let Some(n) = &self.notify
+        {
+            n.wake();
+        }
     }
 
     fn now(&self) -> Timestamp {
@@ -369,8 +407,16 @@ impl EhrAdapter for BuiltinEhr {
         let reason = reason_text(reason);
         let mut tx = self.db.begin_write().await?;
         let id = Self::insert_booking(&mut tx, &slot, patient_id, call_id, &reason, now).await?;
+        let booked = Self::booked(&slot, id);
+        let planned = self
+            .plan(
+                &mut tx,
+                &change_of(ChangeKind::Booked, &booked, patient_id, Some(call_id)),
+            )
+            .await?;
         tx.commit().await.map_err(conflict_or)?;
-        Ok(Self::booked(&slot, id))
+        self.woke(planned);
+        Ok(booked)
     }
 
     async fn list_appointments(&self, patient_id: &str) -> Result<Vec<Appointment>, EhrError> {
@@ -395,9 +441,16 @@ impl EhrAdapter for BuiltinEhr {
         )
         .await?;
         store::release_appointment(&mut tx, appointment_id).await?;
-        tx.commit().await?;
         let mut appointment = Self::appointment(row);
         appointment.status = AppointmentStatus::Cancelled;
+        let planned = self
+            .plan(
+                &mut tx,
+                &change_of(ChangeKind::Cancelled, &appointment, patient_id, None),
+            )
+            .await?;
+        tx.commit().await?;
+        self.woke(planned);
         Ok(appointment)
     }
 
@@ -435,8 +488,33 @@ impl EhrAdapter for BuiltinEhr {
             now.as_millisecond(),
         )
         .await?;
+        let moved = Self::booked(&slot, new_id);
+        let kind = ChangeKind::Rescheduled {
+            previous: appointment_id.to_owned(),
+        };
+        let planned = self
+            .plan(&mut tx, &change_of(kind, &moved, patient_id, Some(call_id)))
+            .await?;
         tx.commit().await.map_err(conflict_or)?;
-        Ok(Self::booked(&slot, new_id))
+        self.woke(planned);
+        Ok(moved)
+    }
+}
+
+/// The change record of an appointment for the notification planner.
+fn change_of<'a>(
+    kind: ChangeKind,
+    a: &'a Appointment,
+    patient_id: &'a str,
+    call_id: Option<&'a str>,
+) -> crate::notify::AppointmentChange<'a> {
+    crate::notify::AppointmentChange {
+        kind,
+        appointment_id: &a.id,
+        patient_id,
+        call_id,
+        start: a.start,
+        time_zone: a.time_zone.iana_name().unwrap_or("UTC"),
     }
 }
 
