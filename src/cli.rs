@@ -78,6 +78,14 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// A patient's contact record for confirmations and reminders: where to reach them and their
+    /// consent (what STOP and the unsubscribe link change). Every change and look is audited.
+    Contact {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
     /// Recording retention.
     Retention {
         #[arg(long, global = true)]
@@ -189,6 +197,39 @@ enum StaffCommand {
 }
 
 #[derive(Debug, clap::Subcommand)]
+enum ContactCommand {
+    /// Create or change a record; options not given keep their value.
+    Set {
+        /// The EHR's patient id (built-in or FHIR).
+        #[arg(long)]
+        patient: String,
+        /// Mobile number for texts (any common US or E.164 form; "none" removes it).
+        #[arg(long)]
+        phone: Option<String>,
+        /// Email address ("none" removes it).
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, value_parser = ["yes", "no"])]
+        sms_consent: Option<String>,
+        #[arg(long, value_parser = ["yes", "no"])]
+        email_consent: Option<String>,
+        /// Language of the messages (en or es).
+        #[arg(long)]
+        language: Option<String>,
+        /// Why (recorded in the audit log), e.g. "consent form signed at the front desk".
+        #[arg(long)]
+        reason: String,
+    },
+    /// Print a record (audited: it is PHI).
+    Show {
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
 enum RetentionCommand {
     /// Delete recordings past `retention.recordings_days` now (the server also runs this daily).
     Run,
@@ -254,6 +295,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Redflag { config, command } => redflag(config, command),
         Command::Staff { config, command } => staff(config, command).await,
         Command::Retention { config, command } => retention(config, command).await,
+        Command::Contact { config, command } => contact(config, command).await,
         #[cfg(feature = "testkit")]
         Command::Loadtest {
             calls,
@@ -566,6 +608,129 @@ async fn staff(config: Option<PathBuf>, command: StaffCommand) -> anyhow::Result
     }
 }
 
+async fn contact(config: Option<PathBuf>, command: ContactCommand) -> anyhow::Result<()> {
+    use voicegate::notify::contacts;
+    let (settings, db) = admin_context(config).await?;
+    let patient_ref = |id: &str| {
+        settings
+            .secrets
+            .phi_hash_key
+            .as_ref()
+            .map(|k| voicegate::telemetry::PhiRef::new(k, "patient", id))
+    };
+    match command {
+        ContactCommand::Set {
+            patient,
+            phone,
+            email,
+            sms_consent,
+            email_consent,
+            language,
+            reason,
+        } => {
+            let old = contacts::get(&db, &patient)
+                .await
+                .context("reading the contact record")?;
+            let phone = match phone.as_deref() {
+                None => old.as_ref().and_then(|c| c.phone_e164.clone()),
+                Some("none") => None,
+                Some(raw) => Some(
+                    voicegate::domain::PhoneNumber::parse(raw)
+                        .map_err(|_| anyhow::anyhow!("--phone is not a phone number"))?
+                        .e164()
+                        .to_owned(),
+                ),
+            };
+            let email = match email.as_deref() {
+                None => old.as_ref().and_then(|c| c.email.clone()),
+                Some("none") => None,
+                Some(raw) => {
+                    raw.parse::<lettre::Address>()
+                        .map_err(|_| anyhow::anyhow!("--email is not an email address"))?;
+                    Some(raw.to_owned())
+                }
+            };
+            let language = match language.as_deref() {
+                None => old.as_ref().map_or_else(|| "en".to_owned(), |c| c.language.clone()),
+                Some(raw) => voicegate::notify::Language::parse(raw)
+                    .ok_or_else(|| anyhow::anyhow!("--language must be en or es"))?
+                    .as_str()
+                    .to_owned(),
+            };
+            let flag = |given: Option<String>, before: Option<i64>| match given.as_deref() {
+                Some("yes") => true,
+                Some(_) => false,
+                None => before == Some(1),
+            };
+            let sms = flag(sms_consent, old.as_ref().map(|c| c.sms_consent));
+            let mail = flag(email_consent, old.as_ref().map(|c| c.email_consent));
+            if sms && phone.is_none() {
+                anyhow::bail!("--sms-consent yes needs a phone number on file");
+            }
+            if mail && email.is_none() {
+                anyhow::bail!("--email-consent yes needs an email address on file");
+            }
+            let os_user = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            let by = format!("cli:{os_user}");
+            contacts::upsert(
+                &db,
+                &contacts::NewContact {
+                    patient_id: &patient,
+                    phone_e164: phone.as_deref(),
+                    email: email.as_deref(),
+                    sms_consent: sms,
+                    email_consent: mail,
+                    language: &language,
+                    updated_by: &by,
+                },
+                i64::try_from(now_ms()).unwrap_or(i64::MAX),
+            )
+            .await
+            .context("writing the contact record")?;
+            audit_cli(
+                &settings,
+                &db,
+                "notification.consent",
+                patient_ref(&patient),
+                Some(reason),
+                serde_json::json!({"sms_consent": sms, "email_consent": mail, "language": language,
+                    "phone_on_file": phone.is_some(), "email_on_file": email.is_some(), "via": "cli"}),
+            )
+            .await?;
+            println!(
+                "contact record saved: sms consent {}, email consent {}, language {language}",
+                if sms { "yes" } else { "no" },
+                if mail { "yes" } else { "no" }
+            );
+            Ok(())
+        }
+        ContactCommand::Show { patient, reason } => {
+            let record = contacts::get(&db, &patient)
+                .await
+                .context("reading the contact record")?;
+            audit_cli(
+                &settings,
+                &db,
+                "contact.viewed",
+                patient_ref(&patient),
+                Some(reason),
+                serde_json::json!({"found": record.is_some()}),
+            )
+            .await?;
+            let Some(c) = record else {
+                anyhow::bail!("no contact record for that patient");
+            };
+            let yes = |v: i64| if v == 1 { "yes" } else { "no" };
+            println!("phone\t{}", c.phone_e164.as_deref().unwrap_or("-"));
+            println!("email\t{}", c.email.as_deref().unwrap_or("-"));
+            println!("sms_consent\t{}", yes(c.sms_consent));
+            println!("email_consent\t{}", yes(c.email_consent));
+            println!("language\t{}", c.language);
+            Ok(())
+        }
+    }
+}
+
 async fn retention(config: Option<PathBuf>, command: RetentionCommand) -> anyhow::Result<()> {
     let (settings, db) = admin_context(config).await?;
     match command {
@@ -614,6 +779,30 @@ async fn audit_cli_access(
     reason: Option<String>,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
+    audit_cli_event(settings, db, action, call_id, None, reason, details).await
+}
+
+/// A CLI action about one patient (by keyed reference).
+async fn audit_cli(
+    settings: &Settings,
+    db: &voicegate::storage::Db,
+    action: &str,
+    patient: Option<voicegate::telemetry::PhiRef>,
+    reason: Option<String>,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    audit_cli_event(settings, db, action, None, patient, reason, details).await
+}
+
+async fn audit_cli_event(
+    settings: &Settings,
+    db: &voicegate::storage::Db,
+    action: &str,
+    call_id: Option<&str>,
+    patient: Option<voicegate::telemetry::PhiRef>,
+    reason: Option<String>,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
     let clock: voicegate::clock::SharedClock = std::sync::Arc::new(voicegate::clock::SystemClock);
     let log = voicegate::audit::AuditLog::open(settings, db.clone(), clock.clone())
         .await
@@ -628,7 +817,7 @@ async fn audit_cli_access(
         },
         action: action.into(),
         call_id: call_id.map(str::to_owned),
-        patient: None,
+        patient,
         reason,
         outcome: voicegate::audit::AuditOutcome::Success,
         details,

@@ -347,3 +347,94 @@ fn redflag_uses_the_clinics_phrases_and_refuses_a_broken_one() {
     assert!(stderr.contains("safety.red_flag.phrases[0]"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// Front-desk consent is recorded from the command line: bad values are refused with a clear
+/// message and change nothing; every change and look is audited by keyed reference, never values.
+#[test]
+fn contact_records_and_consent_are_set_from_the_command_line_and_audited() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        voicegate()
+            .args(args)
+            .env("VOICEGATE__SERVER__DATA_DIR", data.path())
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["migrate"]).status.success());
+    let set = |extra: &[&str]| {
+        let mut args = vec![
+            "contact",
+            "set",
+            "--patient",
+            "fhir-123",
+            "--reason",
+            "consent form signed",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    for (extra, message) in [
+        (&["--phone", "not a phone"][..], "--phone is not a phone number"),
+        (&["--email", "nobody"][..], "--email is not an email address"),
+        (&["--language", "fr"][..], "--language must be en or es"),
+        (&["--sms-consent", "yes"][..], "needs a phone number on file"),
+    ] {
+        let out = set(extra);
+        assert!(!out.status.success(), "{extra:?} must fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+    }
+    let shown = run(&["contact", "show", "--patient", "fhir-123", "--reason", "check"]);
+    assert!(!shown.status.success(), "nothing was saved by the refused changes");
+
+    let ok = set(&[
+        "--phone",
+        "(555) 013-2748",
+        "--sms-consent",
+        "yes",
+        "--language",
+        "es-MX",
+    ]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("sms consent yes, email consent no, language es"));
+    // Later changes keep what they do not name.
+    let ok = set(&["--email", "ana@patients.test", "--email-consent", "yes"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let shown = run(&["contact", "show", "--patient", "fhir-123", "--reason", "patient asked"]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    for line in [
+        "phone\t+15550132748",
+        "email\tana@patients.test",
+        "sms_consent\tyes",
+        "email_consent\tyes",
+        "language\tes",
+    ] {
+        assert!(text.contains(line), "{line} missing from {text}");
+    }
+    let db = data.path().join("voicegate.db");
+    let trail: Vec<String> = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT canonical FROM audit_log ORDER BY idx")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        rows.into_iter().map(|(c,)| String::from_utf8(c).unwrap()).collect()
+    });
+    let trail = trail.join("\n");
+    assert_eq!(trail.matches("notification.consent").count(), 2, "{trail}");
+    assert_eq!(
+        trail.matches("contact.viewed").count(),
+        2,
+        "the refused look is audited too"
+    );
+    assert!(
+        trail.contains("consent form signed") && trail.contains("\"phi:"),
+        "{trail}"
+    );
+    assert!(
+        !trail.contains("5550132748") && !trail.contains("ana@patients"),
+        "{trail}"
+    );
+}

@@ -17,8 +17,34 @@ async fn a_reviewer_finds_opens_and_plays_a_call_in_chromium() {
     if unavailable().is_some() {
         return;
     }
-    let app = spawn_app().await;
+    let account = voicegate::testkit::twilio_caller::TEST_ACCOUNT_SID;
+    let twilio = voicegate::testkit::fake_twilio_sms::FakeTwilioSms::start(account, AUTH_TOKEN)
+        .await
+        .unwrap();
+    let api_base = twilio.api_base();
+    let app = spawn_app_with(Options::default(), |s| {
+        s.twilio.account_sid = Some(account.into());
+        s.notifications.sms = Some(voicegate::notify::settings::SmsSettings {
+            api_base,
+            from: Some("+15550109999".into()),
+            messaging_service_sid: None,
+            timeout_secs: 5,
+        });
+    })
+    .await;
     let call_id = finished_call(&app, 31).await;
+    // A booking made in this call (planned straight through the service): its text goes out.
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72);
+    let change = voicegate::notify::AppointmentChange {
+        kind: voicegate::notify::ChangeKind::Booked,
+        appointment_id: "apt-review-ui",
+        patient_id: "demo-p1",
+        call_id: Some(&call_id),
+        start,
+        time_zone: "America/New_York",
+    };
+    app.state.deps.notify.appointment_changed(&change).await.unwrap();
+    assert_eq!(twilio.wait_for(1, std::time::Duration::from_secs(10)).await.len(), 1);
     add_staff(&app, "rita.reviewer", Role::Reviewer).await;
     let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -49,6 +75,22 @@ async fn a_reviewer_finds_opens_and_plays_a_call_in_chromium() {
     assert!(report["listed"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["transcriptLines"].as_u64().unwrap() >= 2, "{report}");
     assert!(report["auditRecords"].as_u64().unwrap() >= 3, "{report}");
+    // The call's notifications, next to its tool calls: the confirmation and both reminders.
+    let notifications: Vec<&str> = report["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        notifications,
+        [
+            "booked | sms | sent",
+            "reminder, 24 h before | sms | planned",
+            "reminder, 2 h before | sms | planned"
+        ],
+        "{report}"
+    );
     assert!(report["chain"].as_str().unwrap().contains("verified"), "{report}");
     assert!(report["played"].as_f64().unwrap() > 0.3, "{report}");
     assert!(!report["currentLine"].as_str().unwrap().is_empty(), "{report}");

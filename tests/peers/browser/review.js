@@ -182,6 +182,8 @@ async function drive(a, url) {
       return {
         transcriptLines: document.querySelectorAll('#transcript li').length,
         auditRecords: document.querySelectorAll('#audit-table tbody tr').length,
+        notifications: Array.from(document.querySelectorAll('#notifications-table tbody tr'))
+          .map((tr) => Array.from(tr.cells).slice(1).map((td) => td.textContent).join(' | ')),
         chain: document.getElementById('chain-status').textContent,
         played: document.getElementById('audio').currentTime,
         currentLine: cur ? cur.textContent : '',
