@@ -328,6 +328,10 @@ fn router(state: AppState) -> Router {
             .route("/review/api/calls/{call_id}/legal-hold", post(r::legal_hold))
             .route("/review/api/recordings/{grant}", get(r::recording))
             .route("/review/api/queue", get(r::work_queue))
+            .route(
+                "/review/api/appointments/{appointment_id}/notifications",
+                post(r::appointment_notifications),
+            )
             .route("/review/api/callbacks/{reference}/complete", post(r::complete_callback))
             .route("/review/api/lockouts/lift", post(r::lift_lockout))
             .route("/review/api/audit/verify", post(r::verify_chain))

@@ -260,6 +260,32 @@ async fn a_booking_is_confirmed_at_once_and_reminded_24h_and_2h_before_by_real_s
         ]
     );
     assert!(!view.body.contains("jane.doe"), "no address in the review API");
+
+    // The same history by appointment, for the appointment's page: a reason first, audited.
+    let path = format!("/review/api/appointments/{appointment}/notifications");
+    assert_eq!(reviewer.post(&path, json!({})).await.status, 400);
+    assert_eq!(
+        reviewer
+            .post(
+                "/review/api/appointments/apt-nope/notifications",
+                json!({"reason": "checking"})
+            )
+            .await
+            .status,
+        404
+    );
+    let history = reviewer.post(&path, json!({"reason": "front desk asked"})).await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    let history: Value = serde_json::from_str(&history.body).unwrap();
+    assert_eq!(history["notifications"].as_array().unwrap().len(), 3);
+    let trail = audit_trail(&app).await;
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["action"] == "review.appointment.notifications.viewed"
+                && r["reason"] == "front desk asked"
+                && r["details"]["appointment_id"] == appointment.as_str())
+    );
 }
 
 #[tokio::test]

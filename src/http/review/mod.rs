@@ -567,6 +567,47 @@ pub async fn work_queue(State(state): State<AppState>, headers: HeaderMap) -> Re
     }
 }
 
+/// The notification history of one appointment (for the appointment's page, and an EHR or
+/// front-desk system): a view like a call's, so it needs a reason and is audited first.
+pub async fn appointment_notifications(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(appointment_id): Path<String>,
+    Json(body): Json<ReasonBody>,
+) -> Response {
+    let (session, reason) = match reasoned(&state, &headers, &body.reason).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if appointment_id.len() > 128 || appointment_id.chars().any(char::is_control) {
+        return error(StatusCode::BAD_REQUEST, "invalid appointment id");
+    }
+    let rows = match crate::notify::outbox::for_appointment(&state.deps.db, &appointment_id).await {
+        Ok(rows) if rows.is_empty() => return error(StatusCode::NOT_FOUND, "no notifications for this appointment"),
+        Ok(rows) => rows,
+        Err(e) => return ReviewError::from(e).into_response(),
+    };
+    let call_id = rows.iter().find_map(|r| r.call_id.clone());
+    if let Err(r) = audit(
+        &state,
+        actor(&session),
+        "review.appointment.notifications.viewed",
+        call_id.as_deref(),
+        Some(reason),
+        AuditOutcome::Success,
+        json!({"appointment_id": appointment_id, "count": rows.len()}),
+    )
+    .await
+    {
+        return r;
+    }
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({"notifications": rows})),
+    )
+        .into_response()
+}
+
 pub async fn complete_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
