@@ -237,6 +237,18 @@ impl Application {
             );
             tokio::spawn(worker.run(shutdown.root.child_token()))
         });
+        // Appointments changed in a FHIR EHR itself get their messages too.
+        let ehr_feed = match &state.deps.ehr {
+            Ehr::Fhir(fhir) if !state.deps.notify.channels().is_empty() && settings.notifications.ehr_feed_secs > 0 => {
+                Some(tokio::spawn(crate::notify::feed::run(
+                    state.deps.notify.clone(),
+                    fhir.as_ref().clone(),
+                    Duration::from_secs(settings.notifications.ehr_feed_secs),
+                    shutdown.root.child_token(),
+                )))
+            }
+            _ => None,
+        };
         let retention = tokio::spawn(retention_job(state.deps.clone(), shutdown.root.child_token()));
         let spool_retry = state.deps.audit.clone().spawn_spool_retry(
             Duration::from_secs(settings.audit.spool_retry_secs.max(1)),
@@ -287,6 +299,9 @@ impl Application {
         let _ = retention.await;
         if let Some(worker) = notify_worker {
             let _ = worker.await;
+        }
+        if let Some(feed) = ehr_feed {
+            let _ = feed.await;
         }
         if let Err(e) = state.deps.audit.checkpoint_now().await {
             tracing::warn!(error.message = %e, "final audit checkpoint could not be written");

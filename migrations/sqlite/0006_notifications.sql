@@ -53,3 +53,6 @@ CREATE INDEX notifications_provider_message ON notifications (provider_message_i
 
 -- A patient's "C" reply to a confirmation or reminder (the built-in store's record of it).
 ALTER TABLE appointments ADD COLUMN patient_confirmed_at_ms INTEGER;
+
+-- The EHR feed's watermark (FHIR): 0 until its first sweep sets it.
+INSERT INTO job_runs (job, last_run_ms) VALUES ('notify_ehr_feed', 0);

@@ -20,6 +20,7 @@
 
 pub mod channel;
 pub mod contacts;
+pub mod feed;
 pub mod inbound;
 pub mod outbox;
 pub mod settings;
@@ -263,6 +264,10 @@ impl Notifications {
             .unwrap_or_default();
         match &change.kind {
             ChangeKind::Booked => {}
+            ChangeKind::Rescheduled { previous } if previous == change.appointment_id => {
+                // Moved in place (same id, new time): only the old time's messages go.
+                outbox::cancel_pending_except(tx, previous, change.start.as_millisecond(), now).await?;
+            }
             ChangeKind::Rescheduled { previous } => {
                 outbox::cancel_pending(tx, previous, "rescheduled", now).await?;
             }
@@ -304,14 +309,16 @@ pub fn plan(
         ChangeKind::Cancelled => Kind::Cancelled,
     };
     let mut rows = Vec::new();
+    // A booking and a move share the confirmation's key: however a change is first seen (the
+    // tools, or the EHR feed seeing the same appointment later), the patient hears of it once.
+    let key = if kind == Kind::Cancelled {
+        "cancelled"
+    } else {
+        "confirm"
+    };
     for &channel in channels {
         rows.push(PlannedRow {
-            notification_id: format!(
-                "{}:{}:{}:{start_ms}",
-                change.appointment_id,
-                kind.as_str(),
-                channel.as_str()
-            ),
+            notification_id: format!("{}:{key}:{}:{start_ms}", change.appointment_id, channel.as_str()),
             kind,
             channel,
             offset_min: None,

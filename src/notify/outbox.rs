@@ -44,7 +44,8 @@ pub(crate) async fn insert_planned(
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
-/// Cancel every message of `appointment_id` not yet sent (a reschedule or cancellation). A row a
+/// Cancel every message of `appointment_id` not yet sent (a reschedule or cancellation) except
+/// a cancellation notice, which is the one message still true. A row a
 /// worker is sending right now keeps its claim: if the carrier takes it, the worker's "sent"
 /// still lands (it went out), and anything else leaves it cancelled.
 pub async fn cancel_pending(
@@ -55,10 +56,56 @@ pub async fn cancel_pending(
 ) -> Result<u64, StorageError> {
     tx.exec(
         "UPDATE notifications SET status = 'cancelled', last_error = ?, updated_at_ms = ? \
-         WHERE appointment_id = ? AND status = 'planned'",
+         WHERE appointment_id = ? AND status = 'planned' AND kind <> 'cancelled'",
         &[Arg::Text(reason), Arg::I64(now_ms), Arg::Text(appointment_id)],
     )
     .await
+}
+
+/// Cancel the pending messages of `appointment_id` for any start but `keep_start_ms` (a move in
+/// place: same id, new time).
+pub async fn cancel_pending_except(
+    tx: &mut Tx,
+    appointment_id: &str,
+    keep_start_ms: i64,
+    now_ms: i64,
+) -> Result<u64, StorageError> {
+    tx.exec(
+        "UPDATE notifications SET status = 'cancelled', last_error = 'rescheduled', updated_at_ms = ? \
+         WHERE appointment_id = ? AND status = 'planned' AND appointment_start_ms <> ?",
+        &[Arg::I64(now_ms), Arg::Text(appointment_id), Arg::I64(keep_start_ms)],
+    )
+    .await
+}
+
+/// Whether messages about `appointment_id` at another time than `start_ms` were planned (and not
+/// cancelled): the appointment moved in place.
+pub(crate) async fn planned_at_other_start(db: &Db, appointment_id: &str, start_ms: i64) -> Result<bool, StorageError> {
+    #[derive(sqlx::FromRow)]
+    struct One {
+        n: i64,
+    }
+    let rows: Vec<One> = db
+        .all(
+            "SELECT COUNT(*) AS n FROM notifications WHERE appointment_id = ? AND appointment_start_ms <> ? \
+             AND kind <> 'cancelled' AND status <> 'cancelled'",
+            &[Arg::Text(appointment_id), Arg::I64(start_ms)],
+        )
+        .await?;
+    Ok(rows.first().is_some_and(|r| r.n > 0))
+}
+
+/// Cancel what is still pending for `appointment_id` (the EHR says it is over), in its own transaction.
+pub(crate) async fn cancel_all_pending(
+    db: &Db,
+    appointment_id: &str,
+    reason: &'static str,
+    now_ms: i64,
+) -> Result<u64, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let n = cancel_pending(&mut tx, appointment_id, reason, now_ms).await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// A claimed row, as the worker needs it.

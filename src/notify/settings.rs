@@ -32,6 +32,8 @@ pub struct NotifySettings {
     /// First retry delay; doubled per attempt up to `retry_max_secs`.
     pub retry_base_secs: u64,
     pub retry_max_secs: u64,
+    /// FHIR only: how often to look for appointments changed in the EHR itself (0 = never).
+    pub ehr_feed_secs: u64,
     /// Email over SMTP; null = off.
     pub email: Option<EmailSettings>,
     /// SMS through Twilio's Messaging API (account and token from `twilio`); null = off.

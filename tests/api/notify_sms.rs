@@ -483,3 +483,142 @@ crate::on_both_backends!(
     a_message_cancelled_while_in_flight_is_recorded_as_what_really_happened,
     in_flight_cancellation
 );
+
+/// Staff book, move and cancel at the FHIR EHR's own screens: the feed finds each change and the
+/// patient hears of it once, however often it sweeps.
+#[tokio::test]
+async fn changes_made_in_the_fhir_ehr_itself_are_confirmed_by_the_feed() {
+    use crate::ehr_fhir::seed_patient;
+    use voicegate::notify::feed;
+    let Some(peer) = crate::fhir_peer::FhirPeer::start().await else {
+        return;
+    };
+    let (role, _first, _second) = crate::ehr_fhir::seed_okafor_with_two_slots(&peer).await;
+    let patient = seed_patient(&peer, "Rivera", "Ana", "1975-06-07", &["555-013-2748"]).await;
+    let stranger = seed_patient(&peer, "Nobody", "Noah", "1980-01-01", &["555-013-9999"]).await;
+    let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+    let base = peer.base_url().to_owned();
+    let sms = sms_via(&twilio);
+    let app = spawn_app_with(Options::default(), |s| {
+        s.ehr.kind = voicegate::config::EhrKind::Fhir;
+        s.ehr.fhir = Some(serde_json::from_value(json!({"base_url": base})).unwrap());
+        s.twilio.account_sid = Some(ACCOUNT.into());
+        s.notifications.sms = Some(sms);
+        // The test sweeps itself, at the moments it chooses.
+        s.notifications.ehr_feed_secs = 0;
+    })
+    .await;
+    voicegate::notify::contacts::upsert(
+        &app.state.deps.db,
+        &voicegate::notify::contacts::NewContact {
+            patient_id: &patient,
+            phone_e164: Some("+15550132748"),
+            email: None,
+            sms_consent: true,
+            email_consent: false,
+            language: "en",
+            updated_by: "test",
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let voicegate::tools::ehr::Ehr::Fhir(fhir) = &app.state.deps.ehr else {
+        unreachable!()
+    };
+    let notify = &app.state.deps.notify;
+    assert_eq!(
+        feed::sweep_once(notify, fhir).await.unwrap(),
+        feed::Sweep::default(),
+        "the first sweep only sets the watermark"
+    );
+
+    let appointment = |patient: &str, start: &str, end: &str, status: &str| {
+        json!({
+            "resourceType": "Appointment",
+            "status": status,
+            "start": start,
+            "end": end,
+            "participant": [
+                {"actor": {"reference": format!("Patient/{patient}")}, "status": "accepted"},
+                {"actor": {"reference": format!("PractitionerRole/{role}")}, "status": "accepted"}
+            ]
+        })
+    };
+    let id = peer
+        .create(appointment(
+            &patient,
+            "2030-03-04T15:00:00Z",
+            "2030-03-04T15:30:00Z",
+            "booked",
+        ))
+        .await;
+    peer.create(appointment(
+        &stranger,
+        "2030-03-04T16:00:00Z",
+        "2030-03-04T16:30:00Z",
+        "booked",
+    ))
+    .await;
+    let swept = feed::sweep_once(notify, fhir).await.unwrap();
+    assert_eq!(
+        swept.planned, 3,
+        "confirmation + two reminders, none for the patient without a record: {swept:?}"
+    );
+    let sent = twilio.wait_for(1, WAIT).await;
+    assert!(
+        sent[0].body.contains("booked for Monday, March 4 at 10:00 AM"),
+        "{}",
+        sent[0].body
+    );
+    assert_eq!(
+        feed::sweep_once(notify, fhir).await.unwrap().planned,
+        0,
+        "a second sweep plans nothing"
+    );
+
+    // Moved in place by staff: same id, new time. The old time's reminders go, the new time is
+    // confirmed as a move.
+    let mut moved = appointment(&patient, "2030-03-05T15:00:00Z", "2030-03-05T15:30:00Z", "booked");
+    moved["id"] = json!(id);
+    let (status, _) = peer
+        .request(hyper::Method::PUT, &format!("Appointment/{id}"), Some(&moved))
+        .await;
+    assert!(status.is_success(), "{status}");
+    let swept = feed::sweep_once(notify, fhir).await.unwrap();
+    assert_eq!(swept.planned, 3, "{swept:?}");
+    let sent = twilio.wait_for(2, WAIT).await;
+    assert!(
+        sent[1].body.contains("moved to Tuesday, March 5 at 10:00 AM"),
+        "{}",
+        sent[1].body
+    );
+    let rows = outbox::for_appointment(&app.state.deps.db, &id).await.unwrap();
+    let old_reminders: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "reminder" && r.appointment_start_ms == 1_898_866_800_000)
+        .map(|r| r.status.as_str())
+        .collect();
+    assert_eq!(old_reminders, ["cancelled", "cancelled"], "{rows:#?}");
+    assert_eq!(feed::sweep_once(notify, fhir).await.unwrap().planned, 0);
+
+    // Cancelled by staff: the notice goes out once and the last reminders are withdrawn.
+    let mut cancelled = moved.clone();
+    cancelled["status"] = json!("cancelled");
+    cancelled["cancelationReason"] = json!({"text": "provider unavailable"});
+    let (status, _) = peer
+        .request(hyper::Method::PUT, &format!("Appointment/{id}"), Some(&cancelled))
+        .await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(feed::sweep_once(notify, fhir).await.unwrap().planned, 1);
+    let sent = twilio.wait_for(3, WAIT).await;
+    assert!(sent[2].body.contains("is cancelled"), "{}", sent[2].body);
+    assert!(!sent[2].body.contains("provider unavailable"));
+    assert_eq!(feed::sweep_once(notify, fhir).await.unwrap().planned, 0);
+    let rows = outbox::for_appointment(&app.state.deps.db, &id).await.unwrap();
+    assert!(
+        rows.iter().all(|r| r.status != "planned"),
+        "nothing left to send: {rows:#?}"
+    );
+    assert_eq!(twilio.requests(), 3, "each change told once");
+}

@@ -194,6 +194,22 @@ pub(crate) struct FhirSlot {
     pub end: Timestamp,
 }
 
+/// The cancellation reason a move leaves on the old appointment (the feed tells a move from a
+/// cancellation by it).
+const RESCHEDULED_REASON: &str = "rescheduled";
+
+/// An appointment the EHR changed, as the notification feed needs it (ids, status, time, zone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedAppointment {
+    pub id: String,
+    pub patient_id: String,
+    pub status: AppointmentStatus,
+    pub start: Timestamp,
+    /// IANA name of the provider location's zone.
+    pub time_zone: String,
+    pub cancelled_by_move: bool,
+}
+
 /// The parts of an `Appointment` the adapter uses.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct FhirAppointment {
@@ -597,6 +613,51 @@ impl FhirEhr {
         };
         cache.insert(role_id.to_owned(), provider.clone());
         Ok(provider)
+    }
+
+    /// Appointments the EHR changed since `since` (`_lastUpdated`), whoever changed them — our
+    /// tools, staff at the EHR's own screens, another system — for the notification feed. Each
+    /// carries its first patient, its location's zone and whether it was cancelled by a move.
+    ///
+    /// # Errors
+    /// The FHIR server is unavailable.
+    pub async fn changed_since(&self, since: Timestamp) -> Result<Vec<ChangedAppointment>, EhrError> {
+        let after = format!("ge{}", whole_seconds(since));
+        let found = self
+            .search(
+                "Appointment",
+                &[("_lastUpdated", &after), ("_sort", "_lastUpdated")],
+                usize::MAX,
+            )
+            .await?;
+        let mut cache = HashMap::new();
+        let mut out = Vec::new();
+        for resource in &found {
+            let a = match parse_appointment(resource, &self.base) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(resource = "Appointment", error = %e, "malformed appointment skipped by the feed");
+                    continue;
+                }
+            };
+            let Some(patient_id) = a.patient_ids.first().cloned() else {
+                continue;
+            };
+            let provider = self.provider_or_placeholder(a.role_id.as_deref(), &mut cache).await?;
+            let moved = resource
+                .get("cancelationReason")
+                .and_then(|r| str_at(r, "text"))
+                .is_some_and(|t| t == RESCHEDULED_REASON);
+            out.push(ChangedAppointment {
+                id: a.id,
+                patient_id,
+                status: a.status,
+                start: a.start,
+                time_zone: provider.time_zone.iana_name().unwrap_or("UTC").to_owned(),
+                cancelled_by_move: moved,
+            });
+        }
+        Ok(out)
     }
 
     /// The PractitionerRole that owns a Schedule (its first PractitionerRole actor).
@@ -1116,7 +1177,7 @@ impl EhrAdapter for FhirEhr {
         let (_, old) = self.changeable(patient_id, appointment_id, now).await?;
         let reason = old.description.clone().unwrap_or_default();
         let new = self.book_slot(patient_id, call_id, new_slot_id, &reason, now).await?;
-        match self.cancel_owned(patient_id, appointment_id, "rescheduled").await {
+        match self.cancel_owned(patient_id, appointment_id, RESCHEDULED_REASON).await {
             Ok(_) => Ok(new),
             Err(e) => {
                 if self
