@@ -313,32 +313,25 @@ async fn two_servers_on_one_postgres_send_200_due_messages_exactly_once() {
     println!("two replicas, one PostgreSQL: 200 planned, 200 sent, 0 duplicates");
 }
 
-/// On a FHIR EHR the tools plan the messages after the EHR commits: a booking, a move and a
-/// cancellation each send their text, and the move cancels the old slot's reminders.
-#[tokio::test]
-async fn a_fhir_booking_move_and_cancellation_each_send_their_text() {
-    use crate::ehr_fhir::seed_patient;
-    let Some(peer) = crate::fhir_peer::FhirPeer::start().await else {
-        return;
-    };
-    let (role, first, second) = crate::ehr_fhir::seed_okafor_with_two_slots(&peer).await;
-    let patient = seed_patient(&peer, "Rivera", "Ana", "1975-06-07", &["555-013-2748"]).await;
-    let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+/// A server on the FHIR peer texting through `twilio`, with Ana Rivera's consent on file; the EHR
+/// feed sweeps only when the test says so.
+async fn fhir_sms_app(peer: &crate::fhir_peer::FhirPeer, twilio: &FakeTwilioSms, patient: &str) -> TestApp {
     let base = peer.base_url().to_owned();
-    let sms = sms_via(&twilio);
+    let sms = sms_via(twilio);
     let app = spawn_app_with(Options::default(), |s| {
         s.ehr.kind = voicegate::config::EhrKind::Fhir;
         s.ehr.fhir = Some(serde_json::from_value(json!({"base_url": base})).unwrap());
         s.twilio.account_sid = Some(ACCOUNT.into());
         s.notifications.sms = Some(sms);
         s.notifications.poll_interval_ms = 50;
+        s.notifications.ehr_feed_secs = 0;
     })
     .await;
     // The clinic's record of consent for this FHIR patient.
     voicegate::notify::contacts::upsert(
         &app.state.deps.db,
         &voicegate::notify::contacts::NewContact {
-            patient_id: &patient,
+            patient_id: patient,
             phone_e164: Some("+15550132748"),
             email: None,
             sms_consent: true,
@@ -350,6 +343,21 @@ async fn a_fhir_booking_move_and_cancellation_each_send_their_text() {
     )
     .await
     .unwrap();
+    app
+}
+
+/// On a FHIR EHR the tools plan the messages after the EHR commits: a booking, a move and a
+/// cancellation each send their text, and the move cancels the old slot's reminders.
+#[tokio::test]
+async fn a_fhir_booking_move_and_cancellation_each_send_their_text() {
+    use crate::ehr_fhir::seed_patient;
+    let Some(peer) = crate::fhir_peer::FhirPeer::start().await else {
+        return;
+    };
+    let (role, first, second) = crate::ehr_fhir::seed_okafor_with_two_slots(&peer).await;
+    let patient = seed_patient(&peer, "Rivera", "Ana", "1975-06-07", &["555-013-2748"]).await;
+    let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+    let app = fhir_sms_app(&peer, &twilio, &patient).await;
     let (_caller, mut fake) = connected(&app, 46).await;
     let call = |name: &'static str, args: Value| (name, args);
     let mut steps = vec![
@@ -497,32 +505,7 @@ async fn changes_made_in_the_fhir_ehr_itself_are_confirmed_by_the_feed() {
     let patient = seed_patient(&peer, "Rivera", "Ana", "1975-06-07", &["555-013-2748"]).await;
     let stranger = seed_patient(&peer, "Nobody", "Noah", "1980-01-01", &["555-013-9999"]).await;
     let twilio = FakeTwilioSms::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
-    let base = peer.base_url().to_owned();
-    let sms = sms_via(&twilio);
-    let app = spawn_app_with(Options::default(), |s| {
-        s.ehr.kind = voicegate::config::EhrKind::Fhir;
-        s.ehr.fhir = Some(serde_json::from_value(json!({"base_url": base})).unwrap());
-        s.twilio.account_sid = Some(ACCOUNT.into());
-        s.notifications.sms = Some(sms);
-        // The test sweeps itself, at the moments it chooses.
-        s.notifications.ehr_feed_secs = 0;
-    })
-    .await;
-    voicegate::notify::contacts::upsert(
-        &app.state.deps.db,
-        &voicegate::notify::contacts::NewContact {
-            patient_id: &patient,
-            phone_e164: Some("+15550132748"),
-            email: None,
-            sms_consent: true,
-            email_consent: false,
-            language: "en",
-            updated_by: "test",
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let app = fhir_sms_app(&peer, &twilio, &patient).await;
     let voicegate::tools::ehr::Ehr::Fhir(fhir) = &app.state.deps.ehr else {
         unreachable!()
     };

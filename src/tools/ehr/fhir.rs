@@ -615,6 +615,21 @@ impl FhirEhr {
         Ok(provider)
     }
 
+    /// The well-formed appointments of a search, each with its resource; malformed ones are
+    /// logged (by kind of defect, never content) and skipped.
+    fn parsed_appointments<'a>(&self, found: &'a [Value]) -> impl Iterator<Item = (&'a Value, FhirAppointment)> {
+        let base = self.base.clone();
+        found
+            .iter()
+            .filter_map(move |resource| match parse_appointment(resource, &base) {
+                Ok(a) => Some((resource, a)),
+                Err(e) => {
+                    tracing::warn!(resource = "Appointment", error = %e, "malformed appointment skipped");
+                    None
+                }
+            })
+    }
+
     /// Appointments the EHR changed since `since` (`_lastUpdated`), whoever changed them — our
     /// tools, staff at the EHR's own screens, another system — for the notification feed. Each
     /// carries its first patient, its location's zone and whether it was cancelled by a move.
@@ -632,14 +647,7 @@ impl FhirEhr {
             .await?;
         let mut cache = HashMap::new();
         let mut out = Vec::new();
-        for resource in &found {
-            let a = match parse_appointment(resource, &self.base) {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(resource = "Appointment", error = %e, "malformed appointment skipped by the feed");
-                    continue;
-                }
-            };
+        for (resource, a) in self.parsed_appointments(&found) {
             let Some(patient_id) = a.patient_ids.first().cloned() else {
                 continue;
             };
@@ -1125,14 +1133,7 @@ impl EhrAdapter for FhirEhr {
             .await?;
         let mut cache = HashMap::new();
         let mut out = Vec::new();
-        for resource in &found {
-            let a = match parse_appointment(resource, &self.base) {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(resource = "Appointment", error = %e, "malformed appointment skipped");
-                    continue;
-                }
-            };
+        for (_, a) in self.parsed_appointments(&found) {
             let upcoming = matches!(a.status, AppointmentStatus::Booked | AppointmentStatus::Pending) && a.start > now;
             if !upcoming || !a.patient_ids.iter().any(|p| p == patient_id) {
                 continue;
