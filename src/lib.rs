@@ -13,6 +13,7 @@
 //! - [`recording`]: the recorder contract on the media clock.
 //! - [`storage`]: SQLite/PostgreSQL (calls, next steps, audit table) and the encrypted blob store.
 //! - [`audit`]: the hash-chained HIPAA audit log, checkpoints, verification.
+//! - [`clinic`]: clinic operations: the appointment lifecycle (pure) and its history.
 //! - [`clock`]: injectable wall clock.
 //! - [`tools`]: the agent's tools behind the verification gate; the built-in EHR.
 //! - [`safety`]: red-flag detection (911 / 988), the fixed scripts, the optional classifier.
@@ -34,6 +35,7 @@
 pub mod audio;
 pub mod audit;
 pub mod call;
+pub mod clinic;
 pub mod clock;
 pub mod config;
 pub mod domain;

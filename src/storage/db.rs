@@ -169,6 +169,7 @@ impl Db {
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON login_throttle, legal_holds TO \"{role}\""),
             format!("GRANT SELECT, UPDATE ON job_runs TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE ON notification_contacts, notifications TO \"{role}\""),
+            format!("GRANT SELECT, INSERT ON appointment_history TO \"{role}\""),
         ];
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;

@@ -523,9 +523,12 @@ pub(super) async fn cancel(ctx: &ToolContext, patient: &VerifiedPatient, argumen
     let args: AppointmentRef = serde_json::from_str(arguments).unwrap_or_default();
     let result = within(
         ctx,
-        ctx.deps
-            .ehr
-            .cancel(patient.patient_id(), args.appointment.trim(), &args.reason),
+        ctx.deps.ehr.cancel(
+            patient.patient_id(),
+            &ctx.call_id,
+            args.appointment.trim(),
+            &args.reason,
+        ),
     )
     .await;
     let (outcome, label) = outcome_of(&result);

@@ -482,7 +482,7 @@ async fn cancel_marks_the_appointment_cancelled_and_frees_the_slot() {
     let s = seed_booking(&peer).await;
     let booked = step(ehr.book(&s.patient, "c", &s.slot, "checkup")).await.expect("book");
 
-    let cancelled = step(ehr.cancel(&s.patient, &booked.id, "feeling better"))
+    let cancelled = step(ehr.cancel(&s.patient, "call-test", &booked.id, "feeling better"))
         .await
         .expect("cancel");
     assert_eq!(cancelled.status, AppointmentStatus::Cancelled);
@@ -495,7 +495,7 @@ async fn cancel_marks_the_appointment_cancelled_and_frees_the_slot() {
 
     assert!(
         matches!(
-            step(ehr.cancel(&s.patient, &booked.id, "")).await,
+            step(ehr.cancel(&s.patient, "call-test", &booked.id, "")).await,
             Err(EhrError::NotAllowed(_))
         ),
         "already cancelled"
@@ -516,7 +516,7 @@ async fn another_patients_appointment_is_not_found_and_untouched() {
     let spare = seed_slot(&peer, &s.schedule, "2030-03-05T15:00:00Z", "free").await;
 
     assert!(matches!(
-        step(ehr.cancel(&intruder, &booked.id, "")).await,
+        step(ehr.cancel(&intruder, "call-test", &booked.id, "")).await,
         Err(EhrError::NotFound)
     ));
     assert!(matches!(
@@ -524,7 +524,7 @@ async fn another_patients_appointment_is_not_found_and_untouched() {
         Err(EhrError::NotFound)
     ));
     assert!(matches!(
-        step(ehr.cancel(&s.patient, "no-such-appointment", "")).await,
+        step(ehr.cancel(&s.patient, "call-test", "no-such-appointment", "")).await,
         Err(EhrError::NotFound)
     ));
     assert_eq!(appointment_status(&peer, &booked.id).await, "booked");
@@ -674,7 +674,7 @@ async fn logs_never_contain_names_birth_dates_phones_or_reasons() {
         .await
         .expect("reschedule");
     step(ehr.list_appointments(&s.patient)).await.expect("list");
-    step(ehr.cancel(&s.patient, &moved.id, "moving to Ohio"))
+    step(ehr.cancel(&s.patient, "call-test", &moved.id, "moving to Ohio"))
         .await
         .expect("cancel");
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

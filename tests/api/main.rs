@@ -10,6 +10,7 @@ mod browser_chromium;
 mod call_browser;
 mod call_twilio;
 mod cli;
+mod clinic;
 mod ehr_fhir;
 mod fhir_peer;
 mod lifecycle;

@@ -129,12 +129,16 @@ async fn book_list_reschedule_cancel_body(kind: BackendKind) {
     );
     assert!(!free.iter().any(|x| x.start == slots[3].start));
 
-    let cancelled = s.ehr.cancel("demo-p1", &moved.id, "feeling better").await.unwrap();
+    let cancelled = s
+        .ehr
+        .cancel("demo-p1", "call-1", &moved.id, "feeling better")
+        .await
+        .unwrap();
     assert_eq!(cancelled.status, AppointmentStatus::Cancelled);
     assert!(s.ehr.list_appointments("demo-p1").await.unwrap().is_empty());
     assert_eq!(s.ehr.find_slots(&day).await.unwrap().len(), 14, "every slot free again");
     assert!(matches!(
-        s.ehr.cancel("demo-p1", &moved.id, "again").await,
+        s.ehr.cancel("demo-p1", "call-1", &moved.id, "again").await,
         Err(EhrError::NotAllowed(_))
     ));
     assert_eq!(count(&s.db, "SELECT COUNT(*) AS n FROM busy_intervals").await, 0);
@@ -153,7 +157,7 @@ async fn someone_elses_appointment_is_not_found_body(kind: BackendKind) {
         .unwrap();
     let janes = s.ehr.book("demo-p1", "call-1", &slots[0].id, "checkup").await.unwrap();
     for result in [
-        s.ehr.cancel("demo-p2", &janes.id, "x").await,
+        s.ehr.cancel("demo-p2", "call-1", &janes.id, "x").await,
         s.ehr.reschedule("demo-p2", "call-2", &janes.id, &slots[1].id).await,
     ] {
         assert!(matches!(result, Err(EhrError::NotFound)), "{result:?}");

@@ -1157,7 +1157,13 @@ impl EhrAdapter for FhirEhr {
     /// exists), requires booked/pending and upcoming, `PUT`s it cancelled with the reason under
     /// `If-Match`, then frees each referenced Slot and confirms it reads back free (a slot that
     /// stays busy is logged by id; the cancellation still stands).
-    async fn cancel(&self, patient_id: &str, appointment_id: &str, reason: &str) -> Result<Appointment, EhrError> {
+    async fn cancel(
+        &self,
+        patient_id: &str,
+        _call_id: &str,
+        appointment_id: &str,
+        reason: &str,
+    ) -> Result<Appointment, EhrError> {
         self.cancel_owned(patient_id, appointment_id, reason).await
     }
 

@@ -231,8 +231,14 @@ impl EhrAdapter for Ehr {
     async fn list_appointments(&self, patient_id: &str) -> Result<Vec<Appointment>, EhrError> {
         delegate!(self, e => e.list_appointments(patient_id))
     }
-    async fn cancel(&self, patient_id: &str, appointment_id: &str, reason: &str) -> Result<Appointment, EhrError> {
-        delegate!(self, e => e.cancel(patient_id, appointment_id, reason))
+    async fn cancel(
+        &self,
+        patient_id: &str,
+        call_id: &str,
+        appointment_id: &str,
+        reason: &str,
+    ) -> Result<Appointment, EhrError> {
+        delegate!(self, e => e.cancel(patient_id, call_id, appointment_id, reason))
     }
     async fn reschedule(
         &self,
@@ -284,10 +290,12 @@ pub trait EhrAdapter {
     /// The patient's upcoming appointments (pending or booked), earliest first.
     fn list_appointments(&self, patient_id: &str) -> impl Future<Output = Result<Vec<Appointment>, EhrError>> + Send;
 
-    /// Cancel one of the patient's upcoming appointments.
+    /// Cancel one of the patient's upcoming appointments (`call_id`: the call asking, for the
+    /// appointment's history).
     fn cancel(
         &self,
         patient_id: &str,
+        call_id: &str,
         appointment_id: &str,
         reason: &str,
     ) -> impl Future<Output = Result<Appointment, EhrError>> + Send;

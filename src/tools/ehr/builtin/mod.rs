@@ -14,6 +14,8 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::clinic::history;
+use crate::clinic::lifecycle::{self, Event, State, TransitionError};
 use crate::clock::Clock;
 use crate::domain::{DateOfBirth, PersonName, PhoneNumber};
 use crate::notify::ChangeKind;
@@ -214,6 +216,7 @@ impl BuiltinEhr {
         let provider_id = slot.record.provider.id.as_str();
         store::purge_expired_holds(tx, provider_id, now.as_millisecond()).await?;
         store::release_call_holds(tx, call_id).await?;
+        let source = store::source_of_call(tx, call_id).await?;
         let appointment_id = store::insert_appointment(
             tx,
             &NewAppointment {
@@ -224,6 +227,7 @@ impl BuiltinEhr {
                 end_ms: slot.end.as_millisecond(),
                 reason,
                 call_id: Some(call_id),
+                source,
                 now_ms: now.as_millisecond(),
             },
         )
@@ -245,25 +249,59 @@ impl BuiltinEhr {
         }
     }
 
-    /// The patient's appointment if it can still be changed (upcoming, booked or pending).
+    fn state_of(row: &store::AppointmentRow) -> State {
+        State::from_fhir(
+            AppointmentStatus::from_code(&row.status).unwrap_or(AppointmentStatus::EnteredInError),
+            false,
+        )
+    }
+
+    /// The patient's appointment if `event` may happen to it now (the lifecycle decides).
     async fn changeable(
         tx: &mut crate::storage::sql::Tx,
         patient_id: &str,
         appointment_id: &str,
+        event: &Event,
         now: Timestamp,
     ) -> Result<store::AppointmentRow, EhrError> {
         let row = store::patient_appointment(tx, patient_id, appointment_id)
             .await?
             .ok_or(EhrError::NotFound)?;
-        if !matches!(row.status.as_str(), "booked" | "pending") {
-            return Err(EhrError::NotAllowed(
-                "that appointment is already cancelled or completed",
-            ));
-        }
-        if row.start_ms <= now.as_millisecond() {
-            return Err(EhrError::NotAllowed("that appointment is in the past"));
-        }
+        lifecycle::transition(Self::state_of(&row), event, row.start_ms, now.as_millisecond()).map_err(|e| {
+            EhrError::NotAllowed(match e {
+                TransitionError::Terminal(_) => "that appointment is already cancelled or completed",
+                TransitionError::AlreadyStarted | TransitionError::NotStarted => "that appointment is in the past",
+                TransitionError::ReasonRequired => "a reason is needed",
+                TransitionError::NotFromHere { .. } => "that appointment cannot be changed that way",
+            })
+        })?;
         Ok(row)
+    }
+
+    /// Append one history entry for a change the agent made in `call_id`.
+    #[allow(clippy::too_many_arguments)]
+    async fn log(
+        tx: &mut crate::storage::sql::Tx,
+        appointment_id: &str,
+        call_id: &str,
+        event: &str,
+        from: Option<State>,
+        to: State,
+        reason: Option<&str>,
+        details: serde_json::Value,
+        now: Timestamp,
+    ) -> Result<(), EhrError> {
+        let entry = history::Entry {
+            appointment_id,
+            actor: history::Actor::Call(call_id.to_owned()),
+            event,
+            from,
+            to,
+            reason,
+            details,
+            at_ms: now.as_millisecond(),
+        };
+        Ok(history::record(tx, &entry).await?)
     }
 }
 
@@ -408,6 +446,18 @@ impl EhrAdapter for BuiltinEhr {
         let mut tx = self.db.begin_write().await?;
         let id = Self::insert_booking(&mut tx, &slot, patient_id, call_id, &reason, now).await?;
         let booked = Self::booked(&slot, id);
+        Self::log(
+            &mut tx,
+            &booked.id,
+            call_id,
+            "confirm",
+            None,
+            State::Confirmed,
+            None,
+            serde_json::json!({}),
+            now,
+        )
+        .await?;
         let planned = self
             .plan(
                 &mut tx,
@@ -428,16 +478,34 @@ impl EhrAdapter for BuiltinEhr {
             .collect())
     }
 
-    async fn cancel(&self, patient_id: &str, appointment_id: &str, reason: &str) -> Result<Appointment, EhrError> {
+    async fn cancel(
+        &self,
+        patient_id: &str,
+        call_id: &str,
+        appointment_id: &str,
+        reason: &str,
+    ) -> Result<Appointment, EhrError> {
         let now = self.now();
+        // A caller need not explain; the record still says why it ended.
+        let reason = match reason_text(reason) {
+            r if r.is_empty() => "caller request".to_owned(),
+            r => r,
+        };
+        let event = Event::Cancel { reason: reason.clone() };
         let mut tx = self.db.begin_write().await?;
-        let row = Self::changeable(&mut tx, patient_id, appointment_id, now).await?;
-        store::mark_cancelled(
+        let row = Self::changeable(&mut tx, patient_id, appointment_id, &event, now).await?;
+        store::mark_cancelled(&mut tx, appointment_id, &reason, None, now.as_millisecond()).await?;
+        let from = Some(Self::state_of(&row));
+        Self::log(
             &mut tx,
             appointment_id,
-            &reason_text(reason),
-            None,
-            now.as_millisecond(),
+            call_id,
+            event.name(),
+            from,
+            State::Cancelled,
+            Some(&reason),
+            serde_json::json!({}),
+            now,
         )
         .await?;
         store::release_appointment(&mut tx, appointment_id).await?;
@@ -446,7 +514,7 @@ impl EhrAdapter for BuiltinEhr {
         let planned = self
             .plan(
                 &mut tx,
-                &change_of(ChangeKind::Cancelled, &appointment, patient_id, None),
+                &change_of(ChangeKind::Cancelled, &appointment, patient_id, Some(call_id)),
             )
             .await?;
         tx.commit().await?;
@@ -466,7 +534,7 @@ impl EhrAdapter for BuiltinEhr {
         // One transaction: the old appointment is released and the new one claimed together, so
         // a taken slot rolls everything back and the old appointment stands.
         let mut tx = self.db.begin_write().await?;
-        Self::changeable(&mut tx, patient_id, appointment_id, now).await?;
+        let old_row = Self::changeable(&mut tx, patient_id, appointment_id, &Event::Reschedule, now).await?;
         #[derive(sqlx::FromRow)]
         struct Reason {
             reason: String,
@@ -489,6 +557,33 @@ impl EhrAdapter for BuiltinEhr {
         )
         .await?;
         let moved = Self::booked(&slot, new_id);
+        let from = Some(Self::state_of(&old_row));
+        let replaced_by = serde_json::json!({"replaced_by": moved.id});
+        Self::log(
+            &mut tx,
+            appointment_id,
+            call_id,
+            "reschedule",
+            from,
+            State::Rescheduled,
+            None,
+            replaced_by,
+            now,
+        )
+        .await?;
+        let replaces = serde_json::json!({"replaces": appointment_id});
+        Self::log(
+            &mut tx,
+            &moved.id,
+            call_id,
+            "confirm",
+            None,
+            State::Confirmed,
+            None,
+            replaces,
+            now,
+        )
+        .await?;
         let kind = ChangeKind::Rescheduled {
             previous: appointment_id.to_owned(),
         };

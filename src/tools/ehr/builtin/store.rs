@@ -390,6 +390,8 @@ pub struct NewAppointment<'a> {
     pub end_ms: i64,
     pub reason: &'a str,
     pub call_id: Option<&'a str>,
+    /// `phone_agent`, `browser_agent`, `staff` or `ehr` (see migration 0007).
+    pub source: &'a str,
     pub now_ms: i64,
 }
 
@@ -401,7 +403,7 @@ pub async fn insert_appointment(tx: &mut Tx, a: &NewAppointment<'_>) -> Result<S
     let id = random_id("apt-", 8);
     tx.exec(
         "INSERT INTO appointments (appointment_id, provider_id, patient_id, type_code, start_ms, end_ms, status, \
-         reason, call_id, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?, ?)",
+         reason, call_id, source, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?, ?, ?)",
         &[
             Arg::Text(&id),
             Arg::Text(a.provider_id),
@@ -411,12 +413,32 @@ pub async fn insert_appointment(tx: &mut Tx, a: &NewAppointment<'_>) -> Result<S
             Arg::I64(a.end_ms),
             Arg::Text(a.reason),
             Arg::OptText(a.call_id),
+            Arg::Text(a.source),
             Arg::I64(a.now_ms),
             Arg::I64(a.now_ms),
         ],
     )
     .await?;
     Ok(id)
+}
+
+/// Where a booking made in `call_id` came from: the call's transport.
+///
+/// # Errors
+/// Storage failures.
+pub async fn source_of_call(tx: &mut Tx, call_id: &str) -> Result<&'static str, StorageError> {
+    #[derive(sqlx::FromRow)]
+    struct Transport {
+        transport: String,
+    }
+    let rows: Vec<Transport> = tx
+        .all("SELECT transport FROM calls WHERE call_id = ?", &[Arg::Text(call_id)])
+        .await?;
+    Ok(match rows.first().map(|r| r.transport.as_str()) {
+        Some("browser") => "browser_agent",
+        Some(_) => "phone_agent",
+        None => "unknown",
+    })
 }
 
 /// Mark an appointment cancelled (optionally replaced by another).
