@@ -347,6 +347,10 @@ fn router(state: AppState) -> Router {
                 "/review/api/appointments/{appointment_id}/notifications",
                 post(r::appointment_notifications),
             )
+            .route(
+                "/review/api/appointments/{appointment_id}/status",
+                post(r::appointment_status),
+            )
             .route("/review/api/callbacks/{reference}/complete", post(r::complete_callback))
             .route("/review/api/lockouts/lift", post(r::lift_lockout))
             .route("/review/api/audit/verify", post(r::verify_chain))

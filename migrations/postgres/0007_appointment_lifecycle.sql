@@ -7,7 +7,7 @@ ALTER TABLE appointments ADD COLUMN source TEXT NOT NULL DEFAULT 'unknown'
     CHECK (source IN ('phone_agent', 'browser_agent', 'staff', 'ehr', 'unknown'));
 
 CREATE TABLE appointment_history (
-    history_id     TEXT PRIMARY KEY,
+    seq            BIGSERIAL PRIMARY KEY,
     appointment_id TEXT NOT NULL,
     at_ms          BIGINT NOT NULL,
     -- 'call:<call id>', 'staff:<staff id>', 'patient:sms', 'ehr'

@@ -50,14 +50,12 @@ pub struct Entry<'a> {
 /// # Errors
 /// Storage failures (the caller's change rolls back with it).
 pub async fn record(tx: &mut Tx, entry: &Entry<'_>) -> Result<(), StorageError> {
-    let id = crate::tools::ehr::builtin::store::random_id("ah-", 12);
     let actor = entry.actor.encode();
     let details = entry.details.to_string();
     tx.exec(
-        "INSERT INTO appointment_history (history_id, appointment_id, at_ms, actor, event, from_state, to_state, \
-         reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO appointment_history (appointment_id, at_ms, actor, event, from_state, to_state, reason, \
+         details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         &[
-            Arg::Text(&id),
             Arg::Text(entry.appointment_id),
             Arg::I64(entry.at_ms),
             Arg::Text(&actor),
@@ -84,14 +82,15 @@ pub struct HistoryRow {
     pub details: String,
 }
 
-/// An appointment's history, oldest first.
+/// An appointment's history in the order it was written (a sequence, not the clock: two changes
+/// in one millisecond keep their order).
 ///
 /// # Errors
 /// Storage failures.
 pub async fn of(db: &Db, appointment_id: &str) -> Result<Vec<HistoryRow>, StorageError> {
     db.all(
         "SELECT at_ms, actor, event, from_state, to_state, reason, details FROM appointment_history \
-         WHERE appointment_id = ? ORDER BY at_ms, history_id",
+         WHERE appointment_id = ? ORDER BY seq",
         &[Arg::Text(appointment_id)],
     )
     .await

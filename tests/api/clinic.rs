@@ -104,3 +104,136 @@ async fn lifecycle_history(kind: BackendKind) {
 }
 
 crate::on_both_backends!(every_change_is_in_the_appointment_history, lifecycle_history);
+
+/// Staff move an appointment through its lifecycle over the API: admin only, a typed reason
+/// always, and the lifecycle refuses what does not fit (409, nothing changed); each change is in
+/// the history and the audit log.
+#[tokio::test]
+async fn staff_cancel_and_mark_visits_through_the_api_within_the_lifecycle() {
+    use crate::review::{Staff, add_staff};
+    use voicegate::review::Role;
+    let clock = voicegate::clock::ManualClock::at_unix(crate::notify_email::T0);
+    let app = crate::notify_email::app_at(clock.clone(), |_| {}).await;
+    let (_caller, mut fake) = connected(&app, 62).await;
+    let (first, slots) = crate::notify_email::book(&mut fake, jane()).await;
+    let second = call_tool(&mut fake, "book_appointment", json!({"slot": slots[3], "reason": "x"})).await;
+    let second = second["appointment"].as_str().unwrap().to_owned();
+    add_staff(&app, "ada.admin", Role::Admin).await;
+    add_staff(&app, "rita.reviewer", Role::Reviewer).await;
+    let admin = Staff::login(&app, "ada.admin").await;
+    let reviewer = Staff::login(&app, "rita.reviewer").await;
+    let path = |id: &str| format!("/review/api/appointments/{id}/status");
+    let db = &app.state.deps.db;
+
+    let r = reviewer
+        .post(&path(&first), json!({"to": "cancelled", "reason": "provider sick"}))
+        .await;
+    assert_eq!(r.status, 403, "a reviewer cannot change the schedule: {}", r.body);
+    for (body, status) in [
+        (json!({"to": "cancelled", "reason": ""}), 400),
+        (json!({"to": "teleported", "reason": "provider sick"}), 400),
+        (json!({"to": "no-show", "reason": "did not come"}), 409),
+        (json!({"to": "completed", "reason": "seen"}), 409),
+    ] {
+        let r = admin.post(&path(&first), body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+    }
+    let r = admin
+        .post(&path("apt-nope"), json!({"to": "cancelled", "reason": "provider sick"}))
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        history::of(db, &first).await.unwrap().len(),
+        1,
+        "refusals changed nothing"
+    );
+
+    let r = admin
+        .post(&path(&first), json!({"to": "cancelled", "reason": "provider sick"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        (body["from"].as_str(), body["to"].as_str()),
+        (Some("confirmed"), Some("cancelled"))
+    );
+    let h = history::of(db, &first).await.unwrap();
+    assert_eq!(h[1].actor, format!("staff:{}", staff_id(&app, "ada.admin").await));
+    assert_eq!(h[1].reason.as_deref(), Some("provider sick"));
+    let again = admin
+        .post(&path(&first), json!({"to": "cancelled", "reason": "twice"}))
+        .await;
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("already cancelled"), "{}", again.body);
+
+    // After the visit's start: completed, then nothing more.
+    let start = {
+        #[derive(sqlx::FromRow)]
+        struct Start {
+            start_ms: i64,
+        }
+        let rows: Vec<Start> = db
+            .all(
+                "SELECT start_ms FROM appointments WHERE appointment_id = ?",
+                &[Arg::Text(&second)],
+            )
+            .await
+            .unwrap();
+        rows[0].start_ms
+    };
+    crate::notify_email::move_to(&app, &clock, start);
+    // Days later: the old session timed out (idle limit); sign in again.
+    let admin = Staff::login(&app, "ada.admin").await;
+    let r = admin
+        .post(&path(&second), json!({"to": "cancelled", "reason": "too late"}))
+        .await;
+    assert_eq!(r.status, 409, "a started visit is not cancelled: {}", r.body);
+    let r = admin
+        .post(&path(&second), json!({"to": "completed", "reason": "seen by Dr Patel"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = admin
+        .post(&path(&second), json!({"to": "no-show", "reason": "changed my mind"}))
+        .await;
+    assert_eq!(r.status, 409);
+
+    // The appointment's record: history and (no channel on) no notifications; the audit trail.
+    let record = admin
+        .post(
+            &format!("/review/api/appointments/{second}/notifications"),
+            json!({"reason": "front desk check"}),
+        )
+        .await;
+    assert_eq!(record.status, 200, "{}", record.body);
+    let record: Value = serde_json::from_str(&record.body).unwrap();
+    let events: Vec<&str> = record["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["confirm", "mark_completed"]);
+    let trail = crate::tools::audit_trail(&app).await;
+    let changes: Vec<&Value> = trail
+        .iter()
+        .filter(|r| r["action"] == "schedule.status_changed")
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:#?}");
+    assert_eq!(changes[0]["reason"], "provider sick");
+    assert_eq!(changes[1]["details"]["to"], "completed");
+}
+
+async fn staff_id(app: &TestApp, username: &str) -> String {
+    #[derive(sqlx::FromRow)]
+    struct Id {
+        staff_id: String,
+    }
+    let rows: Vec<Id> = app
+        .state
+        .deps
+        .db
+        .all("SELECT staff_id FROM staff WHERE username = ?", &[Arg::Text(username)])
+        .await
+        .unwrap();
+    rows[0].staff_id.clone()
+}

@@ -163,6 +163,20 @@ async fn reasoned<'r>(state: &AppState, headers: &HeaderMap, reason: &'r str) ->
     Ok((session, reason))
 }
 
+/// As [`reasoned`], for an action that needs at least `role` (checked before the reason, so a
+/// role that may never do it learns nothing from the reason check).
+async fn reasoned_as<'r>(
+    state: &AppState,
+    headers: &HeaderMap,
+    reason: &'r str,
+    role: Role,
+) -> Result<(Session, &'r str), Response> {
+    let session = authenticate_post(state, headers).await?;
+    require(&session, role)?;
+    let reason = review::check_reason(reason).map_err(IntoResponse::into_response)?;
+    Ok((session, reason))
+}
+
 fn require(session: &Session, role: Role) -> Result<(), Response> {
     if session.staff.role >= role {
         Ok(())
@@ -583,10 +597,16 @@ pub async fn appointment_notifications(
         return error(StatusCode::BAD_REQUEST, "invalid appointment id");
     }
     let rows = match crate::notify::outbox::for_appointment(&state.deps.db, &appointment_id).await {
-        Ok(rows) if rows.is_empty() => return error(StatusCode::NOT_FOUND, "no notifications for this appointment"),
         Ok(rows) => rows,
         Err(e) => return ReviewError::from(e).into_response(),
     };
+    let history = match crate::clinic::history::of(&state.deps.db, &appointment_id).await {
+        Ok(h) => h,
+        Err(e) => return ReviewError::from(e).into_response(),
+    };
+    if rows.is_empty() && history.is_empty() {
+        return error(StatusCode::NOT_FOUND, "nothing on record for this appointment");
+    }
     let call_id = rows.iter().find_map(|r| r.call_id.clone());
     if let Err(r) = audit(
         &state,
@@ -595,7 +615,7 @@ pub async fn appointment_notifications(
         call_id.as_deref(),
         Some(reason),
         AuditOutcome::Success,
-        json!({"appointment_id": appointment_id, "count": rows.len()}),
+        json!({"appointment_id": appointment_id, "count": rows.len(), "history": history.len()}),
     )
     .await
     {
@@ -603,7 +623,7 @@ pub async fn appointment_notifications(
     }
     (
         [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({"notifications": rows})),
+        Json(json!({"notifications": rows, "history": history})),
     )
         .into_response()
 }
@@ -770,6 +790,70 @@ pub async fn list_staff(State(state): State<AppState>, headers: HeaderMap) -> Re
 }
 
 #[derive(Deserialize)]
+pub struct StatusBody {
+    /// `cancelled`, `no-show` or `completed`.
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Staff move an appointment through its lifecycle (admin for now; the front-desk roles come with
+/// the schedule view). The typed reason is required and audited; the lifecycle refuses what does
+/// not fit (409, nothing changed).
+pub async fn appointment_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(appointment_id): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> Response {
+    use crate::clinic::lifecycle::Event;
+    use crate::tools::ehr::builtin::StaffActionError;
+    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Role::Admin).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let event = match body.to.as_str() {
+        "cancelled" => Event::Cancel {
+            reason: reason.to_owned(),
+        },
+        "no-show" => Event::MarkNoShow,
+        "completed" => Event::MarkCompleted,
+        _ => return error(StatusCode::BAD_REQUEST, "`to` must be cancelled, no-show or completed"),
+    };
+    let crate::tools::ehr::Ehr::Builtin(store) = &state.deps.ehr else {
+        return error(
+            StatusCode::CONFLICT,
+            "with a FHIR EHR, change appointments in the EHR (its changes reach us through the feed)",
+        );
+    };
+    let (from, to) = match store
+        .staff_transition(&appointment_id, &session.staff.staff_id, &event)
+        .await
+    {
+        Ok(v) => v,
+        Err(StaffActionError::NotFound) => return error(StatusCode::NOT_FOUND, "no such appointment"),
+        Err(StaffActionError::Refused(e)) => return error(StatusCode::CONFLICT, &e.to_string()),
+        Err(StaffActionError::Unsupported) => return error(StatusCode::CONFLICT, "this action is not available"),
+        Err(StaffActionError::Storage(e)) => return ReviewError::from(e).into_response(),
+    };
+    if let Err(r) = audit(
+        &state,
+        actor(&session),
+        "schedule.status_changed",
+        None,
+        Some(reason),
+        AuditOutcome::Success,
+        json!({"appointment_id": appointment_id, "from": from.name(), "to": to.name()}),
+    )
+    .await
+    {
+        return r;
+    }
+    Json(json!({"appointment_id": appointment_id, "from": from.name(), "to": to.name()})).into_response()
+}
+
+#[derive(Deserialize)]
 pub struct HoldBody {
     hold: bool,
     #[serde(default)]
@@ -782,16 +866,9 @@ pub async fn legal_hold(
     Path(call_id): Path<String>,
     Json(body): Json<HoldBody>,
 ) -> Response {
-    let session = match authenticate_post(&state, &headers).await {
-        Ok(s) => s,
+    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Role::Admin).await {
+        Ok(v) => v,
         Err(r) => return r,
-    };
-    if let Err(r) = require(&session, Role::Admin) {
-        return r;
-    }
-    let reason = match review::check_reason(&body.reason) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
     };
     let row = match call_row(&state, &call_id).await {
         Ok(r) => r,

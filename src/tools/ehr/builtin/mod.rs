@@ -278,6 +278,73 @@ impl BuiltinEhr {
         Ok(row)
     }
 
+    /// A staff member moves an appointment through its lifecycle: cancel (with the typed reason),
+    /// mark no-show or completed. The lifecycle decides what is allowed; the change, its history
+    /// entry and (for a cancellation) the patient's notice commit together. Returns (from, to).
+    ///
+    /// # Errors
+    /// [`StaffActionError`]: no such appointment, a refused transition, storage.
+    pub async fn staff_transition(
+        &self,
+        appointment_id: &str,
+        staff_id: &str,
+        event: &Event,
+    ) -> Result<(State, State), StaffActionError> {
+        let now = self.now();
+        let mut tx = self.db.begin_write().await?;
+        let row = store::appointment_by_id(&mut tx, appointment_id)
+            .await?
+            .ok_or(StaffActionError::NotFound)?;
+        let from = Self::state_of(&row);
+        let to = lifecycle::transition(from, event, row.start_ms, now.as_millisecond())?;
+        let reason = match event {
+            Event::Cancel { reason } => Some(reason.as_str()),
+            _ => None,
+        };
+        let mut planned = 0;
+        match to {
+            State::Cancelled => {
+                store::mark_cancelled(
+                    &mut tx,
+                    appointment_id,
+                    reason.unwrap_or(""),
+                    None,
+                    now.as_millisecond(),
+                )
+                .await?;
+                store::release_appointment(&mut tx, appointment_id).await?;
+                let mut appointment = Self::appointment(row.clone());
+                appointment.status = AppointmentStatus::Cancelled;
+                if let Some(n) = &self.notify {
+                    planned = n
+                        .plan_in(
+                            &mut tx,
+                            &change_of(ChangeKind::Cancelled, &appointment, &row.patient_id, None),
+                        )
+                        .await?;
+                }
+            }
+            State::NoShow | State::Completed => {
+                store::mark_outcome(&mut tx, appointment_id, to.fhir().code(), now.as_millisecond()).await?;
+            }
+            _ => return Err(StaffActionError::Unsupported),
+        }
+        let entry = history::Entry {
+            appointment_id,
+            actor: history::Actor::Staff(staff_id.to_owned()),
+            event: event.name(),
+            from: Some(from),
+            to,
+            reason,
+            details: serde_json::json!({}),
+            at_ms: now.as_millisecond(),
+        };
+        history::record(&mut tx, &entry).await?;
+        tx.commit().await?;
+        self.woke(planned);
+        Ok((from, to))
+    }
+
     /// Append one history entry for a change the agent made in `call_id`.
     #[allow(clippy::too_many_arguments)]
     async fn log(
@@ -594,6 +661,23 @@ impl EhrAdapter for BuiltinEhr {
         self.woke(planned);
         Ok(moved)
     }
+}
+
+/// Why a staff action on an appointment was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StaffActionError {
+    /// No appointment with that id (not retryable).
+    #[error("no such appointment")]
+    NotFound,
+    /// The lifecycle refuses it (not retryable; the message says why).
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+    /// Staff cannot do this here (holds and bookings go through the schedule view, not yet built).
+    #[error("this action is not available")]
+    Unsupported,
+    /// The database failed (retryable).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// The change record of an appointment for the notification planner.

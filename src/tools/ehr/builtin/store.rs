@@ -368,6 +368,27 @@ pub async fn patient_appointment(
         .next())
 }
 
+/// Any appointment by id (staff actions; never reachable from the agent's tools).
+///
+/// # Errors
+/// Storage failures.
+pub async fn appointment_by_id(tx: &mut Tx, appointment_id: &str) -> Result<Option<AppointmentRow>, StorageError> {
+    let sql = format!("{APPOINTMENT_SELECT} WHERE a.appointment_id = ?");
+    Ok(tx.all(&sql, &[Arg::Text(appointment_id)]).await?.into_iter().next())
+}
+
+/// Set a visit's outcome (no-show or fulfilled).
+///
+/// # Errors
+/// Storage failures.
+pub async fn mark_outcome(tx: &mut Tx, appointment_id: &str, status: &str, now_ms: i64) -> Result<u64, StorageError> {
+    tx.exec(
+        "UPDATE appointments SET status = ?, updated_at_ms = ? WHERE appointment_id = ? AND status = 'booked'",
+        &[Arg::Text(status), Arg::I64(now_ms), Arg::Text(appointment_id)],
+    )
+    .await
+}
+
 /// A patient's upcoming pending/booked appointments, earliest first.
 ///
 /// # Errors
