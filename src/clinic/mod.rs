@@ -3,3 +3,26 @@
 
 pub mod history;
 pub mod lifecycle;
+
+use crate::storage::StorageError;
+use crate::tools::ehr::EhrError;
+
+/// Why a staff action on an appointment was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StaffActionError {
+    /// No appointment with that id (not retryable).
+    #[error("no such appointment")]
+    NotFound,
+    /// The lifecycle refuses it (not retryable; the message says why).
+    #[error(transparent)]
+    Refused(#[from] lifecycle::TransitionError),
+    /// Staff cannot do this here (holds and bookings go through the schedule view, not yet built).
+    #[error("this action is not available")]
+    Unsupported,
+    /// The database failed (retryable).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The EHR failed or refused (retryable when unavailable).
+    #[error(transparent)]
+    Ehr(#[from] EhrError),
+}

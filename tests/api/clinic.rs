@@ -237,3 +237,85 @@ async fn staff_id(app: &TestApp, username: &str) -> String {
         .unwrap();
     rows[0].staff_id.clone()
 }
+
+/// The same staff actions on a real FHIR server: the lifecycle reads the stored status, the new
+/// one is written to the EHR (`noshow`, `fulfilled`, `cancelled` with the typed reason), and the
+/// history is kept here.
+#[tokio::test]
+async fn staff_actions_are_written_to_a_fhir_ehr() {
+    use crate::review::{Staff, add_staff};
+    use voicegate::review::Role;
+    let Some(peer) = crate::fhir_peer::FhirPeer::start().await else {
+        return;
+    };
+    let (role, _, _) = crate::ehr_fhir::seed_okafor_with_two_slots(&peer).await;
+    let patient = crate::ehr_fhir::seed_patient(&peer, "Rivera", "Ana", "1975-06-07", &["555-013-2748"]).await;
+    let appointment = |start: &str, end: &str| {
+        json!({
+            "resourceType": "Appointment", "status": "booked", "start": start, "end": end,
+            "participant": [
+                {"actor": {"reference": format!("Patient/{patient}")}, "status": "accepted"},
+                {"actor": {"reference": format!("PractitionerRole/{role}")}, "status": "accepted"}
+            ]
+        })
+    };
+    let future = peer
+        .create(appointment("2030-03-04T15:00:00Z", "2030-03-04T15:30:00Z"))
+        .await;
+    let past = peer
+        .create(appointment("2020-03-04T15:00:00Z", "2020-03-04T15:30:00Z"))
+        .await;
+    let base = peer.base_url().to_owned();
+    let app = spawn_app_with(Options::default(), |s| {
+        s.ehr.kind = voicegate::config::EhrKind::Fhir;
+        s.ehr.fhir = Some(serde_json::from_value(json!({"base_url": base})).unwrap());
+    })
+    .await;
+    add_staff(&app, "ada.admin", Role::Admin).await;
+    let admin = Staff::login(&app, "ada.admin").await;
+    let path = |id: &str| format!("/review/api/appointments/{id}/status");
+
+    let r = admin
+        .post(&path(&future), json!({"to": "no-show", "reason": "did not come"}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        peer.read("Appointment", &future).await["status"],
+        "booked",
+        "nothing written"
+    );
+    let r = admin
+        .post(
+            &path(&future),
+            json!({"to": "cancelled", "reason": "provider unavailable"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let stored = peer.read("Appointment", &future).await;
+    assert_eq!(stored["status"], "cancelled");
+    assert_eq!(stored["cancelationReason"]["text"], "provider unavailable");
+    let r = admin
+        .post(&path(&future), json!({"to": "cancelled", "reason": "again"}))
+        .await;
+    assert_eq!(r.status, 409);
+
+    let r = admin
+        .post(&path(&past), json!({"to": "completed", "reason": "seen"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(peer.read("Appointment", &past).await["status"], "fulfilled");
+    let r = admin
+        .post(
+            &path("no-such-appointment"),
+            json!({"to": "completed", "reason": "seen"}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    let h = history::of(&app.state.deps.db, &future).await.unwrap();
+    assert_eq!(
+        states(&h),
+        [("cancel".into(), Some("confirmed".into()), "cancelled".into())]
+    );
+    assert!(h[0].actor.starts_with("staff:stf_"), "{}", h[0].actor);
+}

@@ -821,21 +821,28 @@ pub async fn appointment_status(
         "completed" => Event::MarkCompleted,
         _ => return error(StatusCode::BAD_REQUEST, "`to` must be cancelled, no-show or completed"),
     };
-    let crate::tools::ehr::Ehr::Builtin(store) = &state.deps.ehr else {
-        return error(
-            StatusCode::CONFLICT,
-            "with a FHIR EHR, change appointments in the EHR (its changes reach us through the feed)",
-        );
+    let staff_id = session.staff.staff_id.clone();
+    let done = match &state.deps.ehr {
+        crate::tools::ehr::Ehr::Builtin(store) => store.staff_transition(&appointment_id, &staff_id, &event).await,
+        crate::tools::ehr::Ehr::Fhir(fhir) => {
+            fhir_staff_transition(&state, fhir, &appointment_id, &staff_id, &event).await
+        }
     };
-    let (from, to) = match store
-        .staff_transition(&appointment_id, &session.staff.staff_id, &event)
-        .await
-    {
+    let (from, to) = match done {
         Ok(v) => v,
-        Err(StaffActionError::NotFound) => return error(StatusCode::NOT_FOUND, "no such appointment"),
+        Err(StaffActionError::NotFound | StaffActionError::Ehr(crate::tools::ehr::EhrError::NotFound)) => {
+            return error(StatusCode::NOT_FOUND, "no such appointment");
+        }
         Err(StaffActionError::Refused(e)) => return error(StatusCode::CONFLICT, &e.to_string()),
         Err(StaffActionError::Unsupported) => return error(StatusCode::CONFLICT, "this action is not available"),
         Err(StaffActionError::Storage(e)) => return ReviewError::from(e).into_response(),
+        Err(StaffActionError::Ehr(e)) => {
+            tracing::warn!(error.message = %e, "staff action: the EHR did not take it");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the EHR is unavailable; nothing changed",
+            );
+        }
     };
     if let Err(r) = audit(
         &state,
@@ -851,6 +858,51 @@ pub async fn appointment_status(
         return r;
     }
     Json(json!({"appointment_id": appointment_id, "from": from.name(), "to": to.name()})).into_response()
+}
+
+/// The FHIR side of a staff action: the EHR changes first; then our history entry and, for a
+/// cancellation, the patient's notice (the EHR feed would find it too; planning is idempotent).
+async fn fhir_staff_transition(
+    state: &AppState,
+    fhir: &crate::tools::ehr::fhir::FhirEhr,
+    appointment_id: &str,
+    staff_id: &str,
+    event: &crate::clinic::lifecycle::Event,
+) -> Result<(crate::clinic::lifecycle::State, crate::clinic::lifecycle::State), crate::clinic::StaffActionError> {
+    use crate::clinic::{history, lifecycle};
+    let change = fhir.staff_transition(appointment_id, event).await?;
+    let reason = match event {
+        lifecycle::Event::Cancel { reason } => Some(reason.as_str()),
+        _ => None,
+    };
+    let mut tx = state.deps.db.begin_write().await?;
+    let entry = history::Entry {
+        appointment_id,
+        actor: history::Actor::Staff(staff_id.to_owned()),
+        event: event.name(),
+        from: Some(change.from),
+        to: change.to,
+        reason,
+        details: json!({}),
+        at_ms: i64::try_from(now(state)).unwrap_or(i64::MAX),
+    };
+    history::record(&mut tx, &entry).await?;
+    if change.to == lifecycle::State::Cancelled
+        && let Some(patient_id) = &change.patient_id
+    {
+        let notice = crate::notify::AppointmentChange {
+            kind: crate::notify::ChangeKind::Cancelled,
+            appointment_id,
+            patient_id,
+            call_id: None,
+            start: change.start,
+            time_zone: &change.time_zone,
+        };
+        state.deps.notify.plan_in(&mut tx, &notice).await?;
+    }
+    tx.commit().await?;
+    state.deps.notify.wake();
+    Ok((change.from, change.to))
 }
 
 #[derive(Deserialize)]

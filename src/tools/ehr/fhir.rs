@@ -39,6 +39,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::clinic::StaffActionError;
+use crate::clinic::lifecycle::{self, Event, State};
 use crate::domain::{DateOfBirth, PersonName, PhoneNumber};
 use crate::tools::ehr::{
     Appointment, AppointmentStatus, EhrAdapter, EhrError, Hold, PatientCandidate, Provider, ProviderQuery, Slot,
@@ -197,6 +199,16 @@ pub(crate) struct FhirSlot {
 /// The cancellation reason a move leaves on the old appointment (the feed tells a move from a
 /// cancellation by it).
 const RESCHEDULED_REASON: &str = "rescheduled";
+
+/// What a staff action did to a FHIR appointment (for the history and the patient's notice).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffChange {
+    pub from: State,
+    pub to: State,
+    pub patient_id: Option<String>,
+    pub start: Timestamp,
+    pub time_zone: String,
+}
 
 /// An appointment the EHR changed, as the notification feed needs it (ids, status, time, zone).
 #[derive(Debug, Clone, PartialEq)]
@@ -853,6 +865,63 @@ impl FhirEhr {
             return Err(EhrError::NotAllowed("that appointment is in the past"));
         }
         Ok((read, appointment))
+    }
+
+    /// A staff action on any appointment (no patient check: staff act on the clinic's schedule):
+    /// the lifecycle decides from the stored status, then the new FHIR status (and the typed
+    /// cancellation reason) is written under `If-Match`, once retried on a concurrent change; a
+    /// cancellation frees the slots.
+    ///
+    /// # Errors
+    /// [`StaffActionError`]: unknown appointment, a refused transition, the EHR failing.
+    pub async fn staff_transition(&self, appointment_id: &str, event: &Event) -> Result<StaffChange, StaffActionError> {
+        if !valid_id(appointment_id) {
+            return Err(StaffActionError::NotFound);
+        }
+        let now = self.now();
+        for _ in 0..2 {
+            let read = self
+                .read("Appointment", appointment_id)
+                .await?
+                .ok_or(StaffActionError::NotFound)?;
+            let a = parse_appointment(&read.body, &self.base).map_err(|e| malformed("Appointment", &e))?;
+            let moved = read
+                .body
+                .get("cancelationReason")
+                .and_then(|r| str_at(r, "text"))
+                .is_some_and(|t| t == RESCHEDULED_REASON);
+            let from = State::from_fhir(a.status, moved);
+            let to = lifecycle::transition(from, event, a.start.as_millisecond(), now.as_millisecond())?;
+            let version = read.version.clone().ok_or(EhrError::Unavailable)?;
+            let mut body = read.body;
+            set(&mut body, "status", json!(to.fhir().code()));
+            if let Event::Cancel { reason } = event {
+                set(&mut body, "cancelationReason", json!({ "text": reason_text(reason) }));
+            }
+            match self.update("Appointment", appointment_id, &body, &version).await? {
+                Update::Done(_) => {
+                    if to == State::Cancelled {
+                        for slot_id in &a.slot_ids {
+                            self.free_slot(slot_id).await;
+                        }
+                    }
+                    let provider = self
+                        .provider_or_placeholder(a.role_id.as_deref(), &mut HashMap::new())
+                        .await?;
+                    return Ok(StaffChange {
+                        from,
+                        to,
+                        patient_id: a.patient_ids.first().cloned(),
+                        start: a.start,
+                        time_zone: provider.time_zone.iana_name().unwrap_or("UTC").to_owned(),
+                    });
+                }
+                Update::Gone => return Err(StaffActionError::NotFound),
+                Update::Conflict => continue,
+            }
+        }
+        tracing::warn!(resource = "Appointment", appointment_id, "kept changing under us");
+        Err(EhrError::Unavailable.into())
     }
 
     /// Cancels the patient's appointment and frees its slots. One retry when the appointment

@@ -663,22 +663,7 @@ impl EhrAdapter for BuiltinEhr {
     }
 }
 
-/// Why a staff action on an appointment was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum StaffActionError {
-    /// No appointment with that id (not retryable).
-    #[error("no such appointment")]
-    NotFound,
-    /// The lifecycle refuses it (not retryable; the message says why).
-    #[error(transparent)]
-    Refused(#[from] TransitionError),
-    /// Staff cannot do this here (holds and bookings go through the schedule view, not yet built).
-    #[error("this action is not available")]
-    Unsupported,
-    /// The database failed (retryable).
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
+pub use crate::clinic::StaffActionError;
 
 /// The change record of an appointment for the notification planner.
 fn change_of<'a>(
