@@ -89,6 +89,9 @@ impl Application {
                 .await
                 .context("opening the audit log")?,
         );
+        if settings.review.enabled {
+            first_admin(&settings, &db, &audit, clock.now_unix_ms()).await;
+        }
         let notify = crate::notify::Notifications::new(&settings, db.clone(), clock.clone());
         let ehr = match open_ehr(&settings, &db, &clock).await? {
             Ehr::Builtin(builtin) => Ehr::Builtin(builtin.with_notifications(notify.clone())),
@@ -449,6 +452,39 @@ async fn audit_recovered(
 
 /// The EHR configuration picks. A FHIR server that does not answer at start is logged, not fatal:
 /// calls still run, and the tools tell callers honestly and take callbacks until it is back.
+/// A fresh single node gets its first review admin (see [`crate::review::bootstrap`]); audited,
+/// and the password file's path (never the password) logged.
+async fn first_admin(settings: &Settings, db: &crate::storage::Db, audit: &AuditLog, now_ms: u64) {
+    match crate::review::bootstrap::first_admin(settings, db, now_ms).await {
+        Ok(Some(path)) => {
+            tracing::warn!(
+                username = crate::review::bootstrap::USERNAME,
+                password_file = %path.display(),
+                "created the first review admin for this single node; sign in at /review/ with the password in that file"
+            );
+            let event = crate::audit::AuditEvent {
+                actor: crate::audit::Actor::System {
+                    job: "bootstrap".into(),
+                },
+                action: "staff.added".into(),
+                call_id: None,
+                patient: None,
+                reason: Some("first start of a single node".into()),
+                outcome: crate::audit::AuditOutcome::Success,
+                details: serde_json::json!({"username": crate::review::bootstrap::USERNAME, "role": "admin"}),
+                at_ms: now_ms,
+            };
+            if let Err(e) = audit.append_or_spool(&event).await {
+                tracing::error!(error.message = %e, "first admin's audit record could not be written or spooled");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error.message = %e, "no first review admin created; add one with `voicegate staff add`")
+        }
+    }
+}
+
 async fn open_ehr(settings: &Settings, db: &crate::storage::Db, clock: &SharedClock) -> anyhow::Result<Ehr> {
     match (settings.ehr.kind, &settings.ehr.fhir) {
         (EhrKind::Fhir, Some(fhir)) => {

@@ -7,6 +7,7 @@
 //! anything is disclosed. Everything here lives in the database so any replica can serve any
 //! request; the HTTP layer is `crate::http::review`.
 
+pub mod bootstrap;
 pub mod calls;
 pub mod grants;
 pub mod queue;

@@ -200,7 +200,8 @@ async fn each_role_sees_exactly_what_it_may() {
         .iter()
         .map(|s| s["username"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ada.admin", "otto.auditor", "rita.reviewer"]);
+    // `admin` is the single node's first account (review::bootstrap).
+    assert_eq!(names, ["ada.admin", "admin", "otto.auditor", "rita.reviewer"]);
     assert!(
         !staff.to_string().contains("argon2"),
         "no password hashes leave the server"
@@ -778,3 +779,47 @@ async fn review_store_on(kind: BackendKind) {
     }
 }
 crate::on_both_backends!(review_store, review_store_on);
+
+/// A newcomer's first start: an `admin` whose password is in a 0600 file under data/keys (never
+/// in the log), audited; a restart does not make another; a configured deployment gets none.
+#[tokio::test]
+async fn a_fresh_single_node_seeds_one_admin_whose_password_is_only_in_a_file() {
+    let app = spawn_app().await;
+    let path = voicegate::review::bootstrap::password_path(&app.state.deps.settings);
+    let password = std::fs::read_to_string(&path).expect("password file").trim().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let r = login_response(&app, "admin", &password).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!app.logs.contents().contains(&password), "the password is never logged");
+    assert!(app.logs.contents().contains("initial-admin-password"));
+    let trail = audit_trail(&app).await;
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["action"] == "staff.added" && r["actor"]["job"] == "bootstrap")
+    );
+    // A second start on the same data: nothing new.
+    let again = voicegate::review::bootstrap::first_admin(&app.state.deps.settings, &app.state.deps.db, 0)
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), password);
+    // A deployment that configures its own keys creates accounts itself.
+    let mut configured = (*app.state.deps.settings).clone();
+    configured.secrets.generate_missing = false;
+    let dir = tempfile::tempdir().unwrap();
+    configured.server.data_dir = dir.path().to_path_buf();
+    let (settings, _data, _pg) = fresh_settings(BackendKind::Sqlite).await.unwrap();
+    let empty = voicegate::storage::open_database(&settings).await.unwrap();
+    assert_eq!(
+        voicegate::review::bootstrap::first_admin(&configured, &empty, 0)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!voicegate::review::bootstrap::password_path(&configured).exists());
+}
