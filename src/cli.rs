@@ -181,7 +181,7 @@ enum StaffCommand {
     Add {
         #[arg(long)]
         username: String,
-        #[arg(long, value_parser = ["reviewer", "auditor", "admin"])]
+        #[arg(long, value_parser = ["reviewer", "auditor", "admin", "front_desk", "clinic_admin"])]
         role: String,
     },
     /// Disable an account (never deleted: audit records name it) and end its sessions.
@@ -549,7 +549,7 @@ async fn staff(config: Option<PathBuf>, command: StaffCommand) -> anyhow::Result
     let (settings, db) = admin_context(config).await?;
     match command {
         StaffCommand::Add { username, role } => {
-            let role = Role::parse(&role).context("role is reviewer, auditor or admin")?;
+            let role = Role::parse(&role).context("role is reviewer, auditor, admin, front_desk or clinic_admin")?;
             let password = match std::env::var("VOICEGATE_STAFF_PASSWORD") {
                 Ok(p) if !p.is_empty() => p,
                 _ => {

@@ -346,19 +346,12 @@ fn router(state: AppState) -> Router {
             .route("/review/api/calls/{call_id}/legal-hold", post(r::legal_hold))
             .route("/review/api/recordings/{grant}", get(r::recording))
             .route("/review/api/queue", get(r::work_queue))
-            .route(
-                "/review/api/appointments/{appointment_id}/notifications",
-                post(r::appointment_notifications),
-            )
-            .route(
-                "/review/api/appointments/{appointment_id}/status",
-                post(r::appointment_status),
-            )
             .route("/review/api/callbacks/{reference}/complete", post(r::complete_callback))
             .route("/review/api/lockouts/lift", post(r::lift_lockout))
             .route("/review/api/audit/verify", post(r::verify_chain))
             .route("/review/api/audit/export", post(r::export_audit))
-            .route("/review/api/staff", get(r::list_staff));
+            .route("/review/api/staff", get(r::list_staff))
+            .merge(r::schedule::routes());
     }
     router
         .route("/healthz", get(http::health::healthz))

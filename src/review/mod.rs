@@ -2,54 +2,25 @@
 //! grants, the staff work queue, legal holds and retention.
 //!
 //! HIPAA's access controls, applied: a unique id per staff member, roles for minimum necessary
-//! (`reviewer` < `auditor` < `admin`), automatic log-off (idle and absolute session timeouts), and
-//! an audit record for every sign-in, sign-out, view, playback and change — written *before*
-//! anything is disclosed. Everything here lives in the database so any replica can serve any
-//! request; the HTTP layer is `crate::http::review`.
+//! ([`roles`]: compliance and clinic staff see different things), automatic log-off (idle and
+//! absolute session timeouts), and an audit record for every sign-in, sign-out, view, playback and
+//! change — written *before* anything is disclosed. Everything here lives in the database so any
+//! replica can serve any request; the HTTP layer is `crate::http::review`.
 
 pub mod bootstrap;
 pub mod calls;
 pub mod grants;
 pub mod queue;
 pub mod retention;
+pub mod roles;
 pub mod sessions;
 pub mod staff;
 
 use serde::Serialize;
 
+pub use roles::{Permission, Role};
+
 use crate::storage::StorageError;
-
-/// What a staff member may do. Ordered: each role can do everything the previous one can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Read calls, play recordings, work the callback and lockout queue.
-    Reviewer,
-    /// Also export and verify the audit chain.
-    Auditor,
-    /// Also manage staff and legal holds.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Reviewer => "reviewer",
-            Role::Auditor => "auditor",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Parse a stored or typed role name.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "reviewer" => Some(Role::Reviewer),
-            "auditor" => Some(Role::Auditor),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
 
 /// A staff account (never its password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -24,8 +24,10 @@ use subtle::ConstantTimeEq;
 use crate::audit::{Actor, AuditEvent, AuditOutcome};
 use crate::review::sessions::{self, Session, SessionPolicy};
 use crate::review::staff::{self, ThrottlePolicy};
-use crate::review::{self, ReviewError, Role, calls, grants, queue};
+use crate::review::{self, Permission, ReviewError, calls, grants, queue};
 use crate::startup::AppState;
+
+pub mod schedule;
 
 pub const COOKIE: &str = "vg_review";
 pub const OPENAPI: &str = include_str!("openapi.yaml");
@@ -68,7 +70,7 @@ pub async fn openapi() -> Response {
 }
 
 /// A refusal or failure as JSON (`{"error": …}`), never with PHI.
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CACHE_CONTROL, "no-store")],
@@ -95,7 +97,7 @@ impl IntoResponse for ReviewError {
     }
 }
 
-fn now(state: &AppState) -> u64 {
+pub(super) fn now(state: &AppState) -> u64 {
     state.deps.clock.now_unix_ms()
 }
 
@@ -119,7 +121,7 @@ fn cookie_value(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The session behind the request's cookie, or the 401 to answer.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+pub(super) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let Some(cookie) = cookie_value(headers) else {
         return Err(error(StatusCode::UNAUTHORIZED, "sign in first"));
     };
@@ -143,7 +145,7 @@ fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// Session + CSRF token (+ Origin) for a state-changing request.
-async fn authenticate_post(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+pub(super) async fn authenticate_post(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let session = authenticate(state, headers).await?;
     let token_ok = headers
         .get("x-csrf-token")
@@ -156,36 +158,44 @@ async fn authenticate_post(state: &AppState, headers: &HeaderMap) -> Result<Sess
     Ok(session)
 }
 
-/// A POST that states a reason: session, CSRF token, and a reason worth recording.
-async fn reasoned<'r>(state: &AppState, headers: &HeaderMap, reason: &'r str) -> Result<(Session, &'r str), Response> {
-    let session = authenticate_post(state, headers).await?;
-    let reason = review::check_reason(reason).map_err(IntoResponse::into_response)?;
-    Ok((session, reason))
-}
-
-/// As [`reasoned`], for an action that needs at least `role` (checked before the reason, so a
+/// A POST that states a reason (session, CSRF token, a reason worth recording) for an action that
+/// needs `permission` (checked before the reason, so a
 /// role that may never do it learns nothing from the reason check).
-async fn reasoned_as<'r>(
+pub(super) async fn reasoned_as<'r>(
     state: &AppState,
     headers: &HeaderMap,
     reason: &'r str,
-    role: Role,
+    permission: Permission,
 ) -> Result<(Session, &'r str), Response> {
     let session = authenticate_post(state, headers).await?;
-    require(&session, role)?;
+    require(&session, permission)?;
     let reason = review::check_reason(reason).map_err(IntoResponse::into_response)?;
     Ok((session, reason))
 }
 
-fn require(session: &Session, role: Role) -> Result<(), Response> {
-    if session.staff.role >= role {
+/// A signed-in session whose role holds `permission` (a GET).
+pub(super) async fn authenticate_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    permission: Permission,
+) -> Result<Session, Response> {
+    let session = authenticate(state, headers).await?;
+    require(&session, permission)?;
+    Ok(session)
+}
+
+/// 403 unless the session's role holds `permission`. A refusal is logged with the staff id and
+/// the permission (no PHI), so repeated probing shows in the logs.
+pub(super) fn require(session: &Session, permission: Permission) -> Result<(), Response> {
+    if session.staff.role.can(permission) {
         Ok(())
     } else {
+        tracing::info!(staff_id = %session.staff.staff_id, ?permission, "review request refused: role lacks permission");
         Err(error(StatusCode::FORBIDDEN, "your role does not allow this"))
     }
 }
 
-fn actor(session: &Session) -> Actor {
+pub(super) fn actor(session: &Session) -> Actor {
     Actor::Staff {
         user_id: session.staff.staff_id.clone(),
         session_id: session.session_id.clone(),
@@ -193,7 +203,7 @@ fn actor(session: &Session) -> Actor {
 }
 
 /// Write the audit record of a staff action; the action goes ahead only if this succeeds.
-async fn audit(
+pub(super) async fn audit(
     state: &AppState,
     actor: Actor,
     action: &str,
@@ -224,6 +234,7 @@ async fn audit(
 fn session_body(state: &AppState, session: &Session) -> serde_json::Value {
     json!({
         "user": session.staff,
+        "permissions": session.staff.role.permissions(),
         "csrf": session.csrf,
         "idle_timeout_secs": state.deps.settings.review.idle_timeout_secs,
     })
@@ -354,7 +365,7 @@ pub async fn list_calls(
     headers: HeaderMap,
     Query(filter): Query<calls::CallFilter>,
 ) -> Response {
-    let session = match authenticate(&state, &headers).await {
+    let session = match authenticate_for(&state, &headers, Permission::ReadCalls).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -382,7 +393,7 @@ pub async fn list_calls(
 #[derive(Deserialize)]
 pub struct ReasonBody {
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 
 /// The call row, or 404.
@@ -411,7 +422,7 @@ pub async fn view_call(
     Path(call_id): Path<String>,
     Json(body): Json<ReasonBody>,
 ) -> Response {
-    let (session, reason) = match reasoned(&state, &headers, &body.reason).await {
+    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Permission::ReadCalls).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -445,7 +456,7 @@ pub async fn playback(
     Path(call_id): Path<String>,
     Json(body): Json<ReasonBody>,
 ) -> Response {
-    let (session, reason) = match reasoned(&state, &headers, &body.reason).await {
+    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Permission::ReadCalls).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -511,7 +522,7 @@ fn parse_range(value: Option<&str>, len: u64) -> Option<Result<(u64, u64), ()>> 
 }
 
 pub async fn recording(State(state): State<AppState>, headers: HeaderMap, Path(grant): Path<String>) -> Response {
-    let session = match authenticate(&state, &headers).await {
+    let session = match authenticate_for(&state, &headers, Permission::ReadCalls).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -572,7 +583,7 @@ pub async fn recording(State(state): State<AppState>, headers: HeaderMap, Path(g
 }
 
 pub async fn work_queue(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
+    if let Err(r) = authenticate_for(&state, &headers, Permission::WorkQueue).await {
         return r;
     }
     match queue::open_items(&state.deps.db).await {
@@ -581,60 +592,13 @@ pub async fn work_queue(State(state): State<AppState>, headers: HeaderMap) -> Re
     }
 }
 
-/// The notification history of one appointment (for the appointment's page, and an EHR or
-/// front-desk system): a view like a call's, so it needs a reason and is audited first.
-pub async fn appointment_notifications(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(appointment_id): Path<String>,
-    Json(body): Json<ReasonBody>,
-) -> Response {
-    let (session, reason) = match reasoned(&state, &headers, &body.reason).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if appointment_id.len() > 128 || appointment_id.chars().any(char::is_control) {
-        return error(StatusCode::BAD_REQUEST, "invalid appointment id");
-    }
-    let rows = match crate::notify::outbox::for_appointment(&state.deps.db, &appointment_id).await {
-        Ok(rows) => rows,
-        Err(e) => return ReviewError::from(e).into_response(),
-    };
-    let history = match crate::clinic::history::of(&state.deps.db, &appointment_id).await {
-        Ok(h) => h,
-        Err(e) => return ReviewError::from(e).into_response(),
-    };
-    if rows.is_empty() && history.is_empty() {
-        return error(StatusCode::NOT_FOUND, "nothing on record for this appointment");
-    }
-    let call_id = rows.iter().find_map(|r| r.call_id.clone());
-    if let Err(r) = audit(
-        &state,
-        actor(&session),
-        "review.appointment.notifications.viewed",
-        call_id.as_deref(),
-        Some(reason),
-        AuditOutcome::Success,
-        json!({"appointment_id": appointment_id, "count": rows.len(), "history": history.len()}),
-    )
-    .await
-    {
-        return r;
-    }
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({"notifications": rows, "history": history})),
-    )
-        .into_response()
-}
-
 pub async fn complete_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(reference): Path<String>,
     Json(body): Json<ReasonBody>,
 ) -> Response {
-    let (session, reason) = match reasoned(&state, &headers, &body.reason).await {
+    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Permission::WorkQueue).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -663,11 +627,11 @@ pub struct LiftBody {
     #[serde(default)]
     patient_ref: String,
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 
 pub async fn lift_lockout(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<LiftBody>) -> Response {
-    let (session, reason) = match reasoned(&state, &headers, &body.reason).await {
+    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Permission::WorkQueue).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -695,7 +659,7 @@ pub async fn verify_chain(State(state): State<AppState>, headers: HeaderMap) -> 
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = require(&session, Role::Auditor) {
+    if let Err(r) = require(&session, Permission::ExportAudit) {
         return r;
     }
     let status = match calls::chain_status(&state.deps.db, &state.deps.blobs, &checkpoint_keys(&state)).await {
@@ -727,7 +691,7 @@ pub async fn verify_chain(State(state): State<AppState>, headers: HeaderMap) -> 
 pub struct ExportBody {
     call_id: Option<String>,
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 
 pub async fn export_audit(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<ExportBody>) -> Response {
@@ -735,7 +699,7 @@ pub async fn export_audit(State(state): State<AppState>, headers: HeaderMap, Jso
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = require(&session, Role::Auditor) {
+    if let Err(r) = require(&session, Permission::ExportAudit) {
         return r;
     }
     let reason = match review::check_reason(&body.reason) {
@@ -768,11 +732,11 @@ pub async fn export_audit(State(state): State<AppState>, headers: HeaderMap, Jso
 }
 
 pub async fn list_staff(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match authenticate(&state, &headers).await {
+    let session = match authenticate_for(&state, &headers, Permission::ManageStaff).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = require(&session, Role::Admin) {
+    if let Err(r) = require(&session, Permission::ManageStaff) {
         return r;
     }
     match staff::list(&state.deps.db).await {
@@ -790,126 +754,10 @@ pub async fn list_staff(State(state): State<AppState>, headers: HeaderMap) -> Re
 }
 
 #[derive(Deserialize)]
-pub struct StatusBody {
-    /// `cancelled`, `no-show` or `completed`.
-    #[serde(default)]
-    to: String,
-    #[serde(default)]
-    reason: String,
-}
-
-/// Staff move an appointment through its lifecycle (admin for now; the front-desk roles come with
-/// the schedule view). The typed reason is required and audited; the lifecycle refuses what does
-/// not fit (409, nothing changed).
-pub async fn appointment_status(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(appointment_id): Path<String>,
-    Json(body): Json<StatusBody>,
-) -> Response {
-    use crate::clinic::lifecycle::Event;
-    use crate::tools::ehr::builtin::StaffActionError;
-    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Role::Admin).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let event = match body.to.as_str() {
-        "cancelled" => Event::Cancel {
-            reason: reason.to_owned(),
-        },
-        "no-show" => Event::MarkNoShow,
-        "completed" => Event::MarkCompleted,
-        _ => return error(StatusCode::BAD_REQUEST, "`to` must be cancelled, no-show or completed"),
-    };
-    let staff_id = session.staff.staff_id.clone();
-    let done = match &state.deps.ehr {
-        crate::tools::ehr::Ehr::Builtin(store) => store.staff_transition(&appointment_id, &staff_id, &event).await,
-        crate::tools::ehr::Ehr::Fhir(fhir) => {
-            fhir_staff_transition(&state, fhir, &appointment_id, &staff_id, &event).await
-        }
-    };
-    let (from, to) = match done {
-        Ok(v) => v,
-        Err(StaffActionError::NotFound | StaffActionError::Ehr(crate::tools::ehr::EhrError::NotFound)) => {
-            return error(StatusCode::NOT_FOUND, "no such appointment");
-        }
-        Err(StaffActionError::Refused(e)) => return error(StatusCode::CONFLICT, &e.to_string()),
-        Err(StaffActionError::Unsupported) => return error(StatusCode::CONFLICT, "this action is not available"),
-        Err(StaffActionError::Storage(e)) => return ReviewError::from(e).into_response(),
-        Err(StaffActionError::Ehr(e)) => {
-            tracing::warn!(error.message = %e, "staff action: the EHR did not take it");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the EHR is unavailable; nothing changed",
-            );
-        }
-    };
-    if let Err(r) = audit(
-        &state,
-        actor(&session),
-        "schedule.status_changed",
-        None,
-        Some(reason),
-        AuditOutcome::Success,
-        json!({"appointment_id": appointment_id, "from": from.name(), "to": to.name()}),
-    )
-    .await
-    {
-        return r;
-    }
-    Json(json!({"appointment_id": appointment_id, "from": from.name(), "to": to.name()})).into_response()
-}
-
-/// The FHIR side of a staff action: the EHR changes first; then our history entry and, for a
-/// cancellation, the patient's notice (the EHR feed would find it too; planning is idempotent).
-async fn fhir_staff_transition(
-    state: &AppState,
-    fhir: &crate::tools::ehr::fhir::FhirEhr,
-    appointment_id: &str,
-    staff_id: &str,
-    event: &crate::clinic::lifecycle::Event,
-) -> Result<(crate::clinic::lifecycle::State, crate::clinic::lifecycle::State), crate::clinic::StaffActionError> {
-    use crate::clinic::{history, lifecycle};
-    let change = fhir.staff_transition(appointment_id, event).await?;
-    let reason = match event {
-        lifecycle::Event::Cancel { reason } => Some(reason.as_str()),
-        _ => None,
-    };
-    let mut tx = state.deps.db.begin_write().await?;
-    let entry = history::Entry {
-        appointment_id,
-        actor: history::Actor::Staff(staff_id.to_owned()),
-        event: event.name(),
-        from: Some(change.from),
-        to: change.to,
-        reason,
-        details: json!({}),
-        at_ms: i64::try_from(now(state)).unwrap_or(i64::MAX),
-    };
-    history::record(&mut tx, &entry).await?;
-    if change.to == lifecycle::State::Cancelled
-        && let Some(patient_id) = &change.patient_id
-    {
-        let notice = crate::notify::AppointmentChange {
-            kind: crate::notify::ChangeKind::Cancelled,
-            appointment_id,
-            patient_id,
-            call_id: None,
-            start: change.start,
-            time_zone: &change.time_zone,
-        };
-        state.deps.notify.plan_in(&mut tx, &notice).await?;
-    }
-    tx.commit().await?;
-    state.deps.notify.wake();
-    Ok((change.from, change.to))
-}
-
-#[derive(Deserialize)]
 pub struct HoldBody {
     hold: bool,
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 
 pub async fn legal_hold(
@@ -918,7 +766,7 @@ pub async fn legal_hold(
     Path(call_id): Path<String>,
     Json(body): Json<HoldBody>,
 ) -> Response {
-    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Role::Admin).await {
+    let (session, reason) = match reasoned_as(&state, &headers, &body.reason, Permission::ManageStaff).await {
         Ok(v) => v,
         Err(r) => return r,
     };
