@@ -22,6 +22,7 @@ mod recording_s3;
 mod red_flag;
 mod review;
 mod review_chromium;
+mod schedule;
 mod scheduling;
 mod signatures;
 mod simulate;

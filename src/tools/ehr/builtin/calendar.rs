@@ -63,6 +63,22 @@ pub struct Candidate {
     pub end: Timestamp,
 }
 
+/// Why a start cannot be booked by staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SlotProblem {
+    #[error("that time is in the past")]
+    Past,
+    #[error("that time is outside the provider's open hours or off the slot grid")]
+    Closed,
+    #[error("the provider is off that day")]
+    DayOff,
+    #[error("that time is beyond the booking horizon")]
+    BeyondHorizon,
+    /// Overridable: staff say so, with a reason.
+    #[error("that time is sooner than the minimum notice")]
+    ShortNotice,
+}
+
 impl Calendar {
     /// The type booked when the caller does not name one.
     pub fn default_type(&self) -> Option<&AppointmentType> {
@@ -117,6 +133,60 @@ impl Calendar {
         self.candidates(ty, start, window_end, now)
             .into_iter()
             .find(|c| c.start == start)
+    }
+
+    /// Whether a staff member may book `ty` at `start`, and what it would override. Staff may go
+    /// under the minimum notice when they say so (`allow_short_notice`); nothing overrides a start
+    /// in the past, outside open hours or off the slot grid, on a day off, or past the horizon.
+    ///
+    /// # Errors
+    /// The first [`SlotProblem`] found.
+    pub fn check_staff_start(
+        &self,
+        ty: &AppointmentType,
+        start: Timestamp,
+        now: Timestamp,
+        allow_short_notice: bool,
+    ) -> Result<Candidate, SlotProblem> {
+        if start < now {
+            return Err(SlotProblem::Past);
+        }
+        let no_notice = Calendar {
+            min_notice_min: 0,
+            ..self.clone()
+        };
+        if let Some(c) = no_notice.is_candidate(ty, start, now) {
+            let short = start < now + SignedDuration::from_mins(self.min_notice_min);
+            return if short && !allow_short_notice {
+                Err(SlotProblem::ShortNotice)
+            } else {
+                Ok(c)
+            };
+        }
+        let day = start.to_zoned_datetime(self.time_zone.clone()).date();
+        if self.time_off.contains(&day) {
+            Err(SlotProblem::DayOff)
+        } else if start >= now + SignedDuration::from_hours(24 * self.horizon_days) {
+            Err(SlotProblem::BeyondHorizon)
+        } else {
+            Err(SlotProblem::Closed)
+        }
+    }
+
+    /// Whether `[start, end)` lies inside one open interval of its local day (a booked visit still
+    /// fits a changed calendar; off-grid starts are fine here, the visit exists already).
+    pub fn fits_open_hours(&self, start: Timestamp, end: Timestamp) -> bool {
+        let day = start.to_zoned_datetime(self.time_zone.clone()).date();
+        [day.yesterday().ok(), Some(day)]
+            .into_iter()
+            .flatten()
+            .flat_map(|d| self.open_intervals(d))
+            .any(|(open, close)| open <= start && end <= close)
+    }
+
+    /// The open intervals of a local day as instants (none on a day off), for the week view.
+    pub fn open_intervals_on(&self, day: Date) -> Vec<(Timestamp, Timestamp)> {
+        self.open_intervals(day)
     }
 
     /// The interval the provider is busy for an appointment `[start, end)`: buffers included.
@@ -336,5 +406,53 @@ mod tests {
         cal.buffer_after_min = 10;
         let (s, e) = cal.busy_interval(ts("2026-12-07T10:00Z"), ts("2026-12-07T10:30Z"));
         assert_eq!((s, e), (ts("2026-12-07T09:55Z"), ts("2026-12-07T10:40Z")));
+    }
+
+    #[test]
+    fn staff_starts_override_notice_only_when_asked_and_nothing_else() {
+        let mut c = weekdays_9_to_5("America/New_York");
+        c.min_notice_min = 120;
+        c.horizon_days = 30;
+        c.time_off.insert("2026-12-10".parse().expect("date"));
+        let ty = c.types[0].clone();
+        // Monday 2026-12-07 10:00 New York = 15:00Z.
+        let now = ts("2026-12-07T15:00:00Z");
+        let soon = ts("2026-12-07T16:00:00Z");
+        assert_eq!(
+            c.check_staff_start(&ty, soon, now, false),
+            Err(SlotProblem::ShortNotice)
+        );
+        assert_eq!(c.check_staff_start(&ty, soon, now, true).map(|x| x.start), Ok(soon));
+        let later = ts("2026-12-07T19:00:00Z");
+        assert!(c.check_staff_start(&ty, later, now, false).is_ok());
+        assert_eq!(
+            c.check_staff_start(&ty, ts("2026-12-07T14:00:00Z"), now, true),
+            Err(SlotProblem::Past)
+        );
+        assert_eq!(
+            c.check_staff_start(&ty, ts("2026-12-07T23:00:00Z"), now, true),
+            Err(SlotProblem::Closed)
+        );
+        assert_eq!(
+            c.check_staff_start(&ty, ts("2026-12-07T19:10:00Z"), now, true),
+            Err(SlotProblem::Closed)
+        );
+        assert_eq!(
+            c.check_staff_start(&ty, ts("2026-12-10T15:00:00Z"), now, true),
+            Err(SlotProblem::DayOff)
+        );
+        assert_eq!(
+            c.check_staff_start(&ty, ts("2027-01-11T15:00:00Z"), now, true),
+            Err(SlotProblem::BeyondHorizon)
+        );
+    }
+
+    #[test]
+    fn fits_open_hours_checks_the_whole_visit() {
+        let c = weekdays_9_to_5("America/New_York");
+        assert!(c.fits_open_hours(ts("2026-12-07T14:00:00Z"), ts("2026-12-07T14:30:00Z")));
+        assert!(c.fits_open_hours(ts("2026-12-07T21:35:00Z"), ts("2026-12-07T22:00:00Z")));
+        assert!(!c.fits_open_hours(ts("2026-12-07T21:45:00Z"), ts("2026-12-07T22:15:00Z")));
+        assert!(!c.fits_open_hours(ts("2026-12-06T15:00:00Z"), ts("2026-12-06T15:30:00Z")));
     }
 }

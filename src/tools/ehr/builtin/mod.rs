@@ -6,6 +6,8 @@
 //! - [`seed`]: providers and the demo clinic.
 
 pub mod calendar;
+pub mod config;
+pub mod desk;
 pub mod seed;
 pub mod store;
 
@@ -104,7 +106,7 @@ impl ValidSlot {
     /// The busy interval this slot occupies, as a hold or an appointment.
     fn busy_row<'a>(
         &'a self,
-        kind: BusyKind,
+        kind: BusyKind<'a>,
         appointment_id: Option<&'a str>,
         patient_id: &'a str,
         call_id: &'a str,
@@ -113,9 +115,9 @@ impl ValidSlot {
             provider_id: &self.record.provider.id,
             kind,
             appointment_id,
-            patient_id,
+            patient_id: Some(patient_id),
             call_id: Some(call_id),
-            type_code: &self.type_code,
+            type_code: Some(&self.type_code),
             start_ms: self.start.as_millisecond(),
             end_ms: self.end.as_millisecond(),
             busy_start_ms: self.busy.0.as_millisecond(),
@@ -602,17 +604,7 @@ impl EhrAdapter for BuiltinEhr {
         // a taken slot rolls everything back and the old appointment stands.
         let mut tx = self.db.begin_write().await?;
         let old_row = Self::changeable(&mut tx, patient_id, appointment_id, &Event::Reschedule, now).await?;
-        #[derive(sqlx::FromRow)]
-        struct Reason {
-            reason: String,
-        }
-        let reason: Vec<Reason> = tx
-            .all(
-                "SELECT reason FROM appointments WHERE appointment_id = ?",
-                &[Arg::Text(appointment_id)],
-            )
-            .await?;
-        let reason = reason.into_iter().next().map(|r| r.reason).unwrap_or_default();
+        let reason = store::visit_reason(&mut tx, appointment_id).await?;
         store::release_appointment(&mut tx, appointment_id).await?;
         let new_id = Self::insert_booking(&mut tx, &slot, patient_id, call_id, &reason, now).await?;
         store::mark_cancelled(

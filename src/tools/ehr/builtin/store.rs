@@ -211,20 +211,28 @@ pub async fn busy_between(
 
 /// What kind of busy interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BusyKind {
+pub enum BusyKind<'a> {
     Appointment,
-    Hold { expires_at_ms: i64 },
+    Hold {
+        expires_at_ms: i64,
+    },
+    /// Staff blocked the time (leave, a meeting): a label and who set it, no patient.
+    Block {
+        label: &'a str,
+        created_by: &'a str,
+    },
 }
 
 /// A busy interval to insert.
 #[derive(Debug, Clone)]
 pub struct NewBusy<'a> {
     pub provider_id: &'a str,
-    pub kind: BusyKind,
+    pub kind: BusyKind<'a>,
     pub appointment_id: Option<&'a str>,
-    pub patient_id: &'a str,
+    /// `None` exactly for a block (a CHECK says so).
+    pub patient_id: Option<&'a str>,
     pub call_id: Option<&'a str>,
-    pub type_code: &'a str,
+    pub type_code: Option<&'a str>,
     pub start_ms: i64,
     pub end_ms: i64,
     pub busy_start_ms: i64,
@@ -294,26 +302,30 @@ pub async fn release_appointment(tx: &mut Tx, appointment_id: &str) -> Result<u6
 /// Conflicts and storage failures.
 pub async fn insert_busy(tx: &mut Tx, busy: &NewBusy<'_>) -> Result<String, StorageError> {
     let busy_id = random_id("b", 16);
-    let (kind, expires) = match busy.kind {
-        BusyKind::Appointment => ("appointment", None),
-        BusyKind::Hold { expires_at_ms } => ("hold", Some(expires_at_ms)),
+    let (kind, expires, label, created_by) = match busy.kind {
+        BusyKind::Appointment => ("appointment", None, None, None),
+        BusyKind::Hold { expires_at_ms } => ("hold", Some(expires_at_ms), None, None),
+        BusyKind::Block { label, created_by } => ("block", None, Some(label), Some(created_by)),
     };
     tx.exec(
         "INSERT INTO busy_intervals (busy_id, provider_id, kind, appointment_id, patient_id, call_id, type_code, \
-         start_ms, end_ms, busy_start_ms, busy_end_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         start_ms, end_ms, busy_start_ms, busy_end_ms, expires_at_ms, label, created_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             Arg::Text(&busy_id),
             Arg::Text(busy.provider_id),
             Arg::Text(kind),
             Arg::OptText(busy.appointment_id),
-            Arg::Text(busy.patient_id),
+            Arg::OptText(busy.patient_id),
             Arg::OptText(busy.call_id),
-            Arg::Text(busy.type_code),
+            Arg::OptText(busy.type_code),
             Arg::I64(busy.start_ms),
             Arg::I64(busy.end_ms),
             Arg::I64(busy.busy_start_ms),
             Arg::I64(busy.busy_end_ms),
             Arg::OptI64(expires),
+            Arg::OptText(label),
+            Arg::OptText(created_by),
         ],
     )
     .await?;
@@ -399,6 +411,40 @@ pub async fn upcoming(db: &Db, patient_id: &str, now_ms: i64) -> Result<Vec<Appo
          ORDER BY a.start_ms"
     );
     db.all(&sql, &[Arg::Text(patient_id), Arg::I64(now_ms)]).await
+}
+
+/// Why the patient comes, as kept with the appointment (a move carries it to the new one).
+///
+/// # Errors
+/// Storage failures.
+pub async fn visit_reason(tx: &mut Tx, appointment_id: &str) -> Result<String, StorageError> {
+    #[derive(sqlx::FromRow)]
+    struct Reason {
+        reason: String,
+    }
+    let rows: Vec<Reason> = tx
+        .all(
+            "SELECT reason FROM appointments WHERE appointment_id = ?",
+            &[Arg::Text(appointment_id)],
+        )
+        .await?;
+    Ok(rows.into_iter().next().map(|r| r.reason).unwrap_or_default())
+}
+
+/// A provider's booked or held visits that end after `now_ms` (a calendar change checks them).
+///
+/// # Errors
+/// Storage failures.
+pub async fn provider_visits_from(
+    tx: &mut Tx,
+    provider_id: &str,
+    now_ms: i64,
+) -> Result<Vec<AppointmentRow>, StorageError> {
+    let sql = format!(
+        "{APPOINTMENT_SELECT} WHERE a.provider_id = ? AND a.status IN ('booked', 'pending') AND a.end_ms > ? \
+         ORDER BY a.start_ms"
+    );
+    tx.all(&sql, &[Arg::Text(provider_id), Arg::I64(now_ms)]).await
 }
 
 /// A new appointment row.
