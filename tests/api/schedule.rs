@@ -517,3 +517,113 @@ async fn bad_week_queries_are_clear_400s() {
         .collect();
     assert_eq!(providers, ["lindqvist", "patel"]);
 }
+
+/// The front desk in a real browser: signed in, the page opens on the schedule (not the calls),
+/// the visit is moved with a reason, and its history shows who moved it and why — as does the
+/// audit log.
+#[tokio::test]
+async fn a_front_desk_user_moves_a_visit_in_chromium() {
+    use crate::browser_chromium::{harness_dir, unavailable};
+    use jiff::{ToSpan, tz::TimeZone};
+    if let Some(why) = unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let app = spawn_app().await;
+    add_staff(&app, "fran.desk", Role::FrontDesk).await;
+    let desk = Staff::login(&app, "fran.desk").await;
+    // Three days out, on a weekday, 11:00 New York: well past the notice, inside the hours.
+    let ny = TimeZone::get("America/New_York").unwrap();
+    let mut day = jiff::Timestamp::now()
+        .to_zoned_datetime(ny.clone())
+        .date()
+        .checked_add(3.days())
+        .unwrap();
+    while day.weekday().to_monday_one_offset() > 5 {
+        day = day.tomorrow().unwrap();
+    }
+    let start = ny.to_timestamp(day.at(11, 0, 0, 0)).unwrap();
+    let r = desk
+        .post(
+            "/review/api/appointments",
+            book_body("demo-p1", "okafor", &start.to_string(), json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let booked = json_of(&r)["appointment_id"].as_str().unwrap().to_owned();
+
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("schedule-moved.png");
+    let reason = "Patient asked for the afternoon";
+    let run = tokio::process::Command::new("node")
+        .arg(harness_dir().join("schedule.js"))
+        .args(["--url", &format!("{}/review/", app.base)])
+        .args(["--user", "fran.desk", "--password", crate::review::PASSWORD])
+        .args([
+            "--provider",
+            "okafor",
+            "--from",
+            &day.to_string(),
+            "--appointment",
+            &booked,
+        ])
+        .args([
+            "--move-day",
+            &day.to_string(),
+            "--move-time",
+            "14:30",
+            "--reason",
+            reason,
+        ])
+        .arg("--screenshot")
+        .arg(&screenshot)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(90), run)
+        .await
+        .expect("the harness finishes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
+        panic!(
+            "harness printed {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(
+        report["navCallsHidden"], true,
+        "the front desk has no call list: {report}"
+    );
+    assert_eq!(report["before"], json!([booked]), "{report}");
+    assert_eq!(report["status"], format!("Moved to {day} 14:30."), "{report}");
+    let after: Vec<&str> = report["after"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(after.len(), 1, "{report}");
+    assert_ne!(after[0], booked, "a move replaces the appointment");
+    let history = report["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{report}");
+    assert_eq!(history[0]["event"], "confirm");
+    assert_eq!(history[0]["reason"], reason);
+    assert!(
+        history[0]["actor"].as_str().unwrap().starts_with("staff:stf_"),
+        "{report}"
+    );
+    let moved = audit_records(&app)
+        .await
+        .into_iter()
+        .find(|r| r["action"] == "schedule.moved" && r["outcome"] == "success")
+        .expect("the move is audited");
+    assert_eq!(moved["reason"], reason);
+    assert_eq!(moved["details"]["appointment_id"], booked.as_str());
+    assert_eq!(
+        moved["details"]["after"]["start_ms"],
+        ny.to_timestamp(day.at(14, 30, 0, 0)).unwrap().as_millisecond()
+    );
+    assert!(screenshot.exists());
+}

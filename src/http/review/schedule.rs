@@ -21,10 +21,18 @@ use crate::tools::ehr::builtin::BuiltinEhr;
 use crate::tools::ehr::builtin::config::CalendarConfig;
 use crate::tools::ehr::builtin::desk::{self, DeskError, Overrides, StaffBooking};
 
+const SCHEDULE_JS: &str = include_str!("page/schedule.js");
+
+/// The schedule page's script (beside review.js, under the same CSP).
+pub async fn script() -> Response {
+    super::asset("text/javascript; charset=utf-8", SCHEDULE_JS)
+}
+
 /// This module's routes (merged into the review router).
 pub fn routes() -> axum::Router<AppState> {
     use axum::routing::{get, post};
     axum::Router::new()
+        .route("/review/schedule.js", get(script))
         .route("/review/api/schedule", get(week))
         .route("/review/api/schedule/blocks", post(block))
         .route("/review/api/schedule/blocks/{block_id}/remove", post(unblock))

@@ -301,6 +301,7 @@ const PAGE_FILES = {
   '/review/': ['index.html', 'text/html; charset=utf-8'],
   '/review/review.js': ['review.js', 'text/javascript; charset=utf-8'],
   '/review/review.css': ['review.css', 'text/css; charset=utf-8'],
+  '/review/schedule.js': ['schedule.js', 'text/javascript; charset=utf-8'],
 };
 
 /** Stereo 16-bit PCM WAV: left = caller, right = agent; a tone on each channel while that side
@@ -436,7 +437,14 @@ function startFakeServer(o) {
     s.lastSeen = Date.now();
     return s;
   }
-  const sessionBody = (s) => ({ user: staff, csrf: s.csrf, idle_timeout_secs: o.idleSecs });
+  // The permissions src/review/roles.rs gives each compliance role.
+  const PERMISSIONS = {
+    reviewer: ['read_calls', 'work_queue'],
+    auditor: ['read_calls', 'work_queue', 'export_audit'],
+    admin: ['read_calls', 'work_queue', 'export_audit', 'manage_staff', 'view_schedule', 'change_schedule',
+      'configure_schedule', 'view_reports', 'export_reports'],
+  };
+  const sessionBody = (s) => ({ user: staff, permissions: PERMISSIONS[staff.role] || [], csrf: s.csrf, idle_timeout_secs: o.idleSecs });
   const staffActor = (s) => ({ kind: 'staff', user_id: staff.staff_id, session_id: s.id.slice(0, 8) });
   const reasonOk = (r) => typeof r === 'string' && r.trim().length >= 3 && r.length <= 500;
   const chainStatus = () => (o.brokenChain

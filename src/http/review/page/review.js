@@ -141,10 +141,11 @@
   // API
 
   class ApiError extends Error {
-    constructor(status, message, handled = false) {
+    constructor(status, message, handled = false, body = null) {
       super(message);
       this.status = status;
       this.handled = handled;
+      this.body = body; // the JSON answer, when there was one (409s say what would let it through)
     }
   }
 
@@ -192,7 +193,7 @@
         try { data = JSON.parse(text); } catch (_) { data = null; }
       }
     }
-    if (!res.ok) throw new ApiError(res.status, messageFor(res.status, data));
+    if (!res.ok) throw new ApiError(res.status, messageFor(res.status, data), false, data);
     return data;
   }
 
@@ -268,14 +269,23 @@
     (ui.loginUser.value ? ui.loginPassword : ui.loginUser).focus();
   }
 
+  /** Whether the signed-in role holds a permission (the server checks again on every request). */
+  function can(permission) {
+    const p = state.session && state.session.permissions;
+    return Array.isArray(p) && p.includes(permission);
+  }
+
   function startSession(session) {
     state.session = session;
     const u = session.user || {};
     ui.signedInAs.textContent = `Signed in as ${u.username || u.staff_id || 'unknown'} (${u.role || 'no role'})`;
     const idle = Number(session.idle_timeout_secs);
     ui.idleNote.textContent = idle > 0 ? `You will be signed out after ${minutes(idle)} of inactivity.` : '';
-    const auditor = u.role === 'auditor' || u.role === 'admin';
+    const auditor = can('export_audit');
     ui.auditTools.hidden = !auditor;
+    ui.navCalls.parentElement.hidden = !can('read_calls');
+    ui.navQueue.parentElement.hidden = !can('work_queue');
+    for (const v of Object.values(extraViews)) v.nav.parentElement.hidden = !can(v.permission);
     ui.verifyResult.textContent = '';
     ui.nav.hidden = false;
     ui.sessionBox.hidden = false;
@@ -298,6 +308,7 @@
     updatePager();
     ui.callbacksBody.replaceChildren();
     ui.lockoutsBody.replaceChildren();
+    for (const v of Object.values(extraViews)) v.reset();
     ui.verifyResult.textContent = '';
     clearMessages();
     showLogin(message || '');
@@ -399,6 +410,11 @@
     ui.queueView.hidden = name !== 'queue';
     ui.navCalls.toggleAttribute('aria-current', false);
     ui.navQueue.toggleAttribute('aria-current', false);
+    for (const [n, v] of Object.entries(extraViews)) {
+      v.view.hidden = name !== n;
+      v.nav.toggleAttribute('aria-current', false);
+      if (name === n) v.nav.setAttribute('aria-current', 'page');
+    }
     if (name === 'calls' || name === 'detail') ui.navCalls.setAttribute('aria-current', 'page');
     if (name === 'queue') ui.navQueue.setAttribute('aria-current', 'page');
   }
@@ -410,12 +426,20 @@
       try { return { view: 'detail', callId: decodeURIComponent(m[1]) }; } catch (_) { return { view: 'calls' }; }
     }
     if (h === '#/queue') return { view: 'queue' };
+    const extra = Object.keys(extraViews).find((n) => h === `#/${n}`);
+    if (extra) return { view: extra };
     return { view: 'calls' };
   }
 
   function route() {
     if (!state.session) return;
-    const r = parseHash();
+    let r = parseHash();
+    // A role that cannot read calls starts on the first view it may use (the front desk: schedule).
+    if ((r.view === 'calls' || r.view === 'detail') && !can('read_calls')) {
+      const first = Object.keys(extraViews).find((n) => can(extraViews[n].permission));
+      r = first ? { view: first } : (can('work_queue') ? { view: 'queue' } : r);
+    }
+    if (extraViews[r.view] && !can(extraViews[r.view].permission)) r = { view: 'calls' };
     if (r.view !== 'detail' && state.detail) closeDetail();
     if (r.view === 'detail') {
       if (state.detail && state.callId === r.callId) {
@@ -431,6 +455,9 @@
     } else if (r.view === 'queue') {
       setViews('queue');
       loadQueue();
+    } else if (extraViews[r.view]) {
+      setViews(r.view);
+      extraViews[r.view].show();
     } else {
       setViews('calls');
       if (ui.callsTable.dataset.state !== 'loaded') loadCalls();
@@ -1297,6 +1324,20 @@
 
   // ---------------------------------------------------------------------------------------------
   // Start: recover an existing session (after a reload) or ask to sign in.
+
+  // ---------------------------------------------------------------------------------------------
+  // Views in their own files (schedule.js, reports.js) register here; deferred scripts run before
+  // the session check below resolves, so they are known by the first route().
+
+  const extraViews = {}; // name → {view, nav, permission, show(), reset()}
+  window.voicegateReview = Object.freeze({
+    api, askReason, el, td, enc, can, setStatus, setError, clearMessages, reportError, fmtDateTime,
+    /** Register a view shown at #/<name> to roles holding `permission`. */
+    registerView(name, { view, nav, permission, show, reset }) {
+      extraViews[name] = { view, nav, permission, show, reset: reset || (() => {}) };
+      if (state.session) nav.parentElement.hidden = !can(permission);
+    },
+  });
 
   async function init() {
     setViews('none');
