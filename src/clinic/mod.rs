@@ -16,7 +16,7 @@ pub enum StaffActionError {
     /// The lifecycle refuses it (not retryable; the message says why).
     #[error(transparent)]
     Refused(#[from] lifecycle::TransitionError),
-    /// Staff cannot do this here (holds and bookings go through the schedule view, not yet built).
+    /// Not a lifecycle action (bookings and moves go through the schedule API, `builtin::desk`).
     #[error("this action is not available")]
     Unsupported,
     /// The database failed (retryable).

@@ -109,9 +109,8 @@ pub struct StatusBody {
     reason: String,
 }
 
-/// Staff move an appointment through its lifecycle (admin for now; the front-desk roles come with
-/// the schedule view). The typed reason is required and audited; the lifecycle refuses what does
-/// not fit (409, nothing changed).
+/// Staff move an appointment through its lifecycle (roles with `change_schedule`). The typed
+/// reason is required and audited; the lifecycle refuses what does not fit (409, nothing changed).
 pub async fn appointment_status(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -389,7 +389,7 @@ impl BuiltinEhr {
         };
         history::record(&mut tx, &entry).await?;
         let planned = self
-            .plan_desk(&mut tx, &booked, b.patient_id, ChangeKind::Booked)
+            .plan_desk(&mut tx, &booked, &placed, b.patient_id, ChangeKind::Booked)
             .await?;
         commit(tx).await?;
         self.woke(planned);
@@ -479,7 +479,7 @@ impl BuiltinEhr {
         let kind = ChangeKind::Rescheduled {
             previous: appointment_id.to_owned(),
         };
-        let planned = self.plan_desk(&mut tx, &moved, &old.patient_id, kind).await?;
+        let planned = self.plan_desk(&mut tx, &moved, &placed, &old.patient_id, kind).await?;
         commit(tx).await?;
         self.woke(planned);
         Ok(moved)
@@ -629,6 +629,7 @@ impl BuiltinEhr {
         };
         Ok(Placed {
             provider_id: provider_id.to_owned(),
+            provider: record.provider.clone(),
             type_code: ty.code,
             start: c.start,
             end: c.end,
@@ -717,21 +718,19 @@ impl BuiltinEhr {
         &self,
         tx: &mut Tx,
         booked: &DeskBooking,
+        placed: &Placed,
         patient_id: &str,
         kind: ChangeKind,
     ) -> Result<usize, DeskError> {
         let Some(n) = &self.notify else { return Ok(0) };
-        let record = store::load_provider(&self.db, &booked.provider_id)
-            .await?
-            .ok_or(DeskError::NotFound("provider"))?;
         let appointment = crate::tools::ehr::Appointment {
             id: booked.appointment_id.clone(),
             provider_id: booked.provider_id.clone(),
-            provider_name: record.provider.display_name,
+            provider_name: placed.provider.display_name.clone(),
             start: timestamp(booked.start_ms),
             end: timestamp(booked.end_ms),
             status: crate::tools::ehr::AppointmentStatus::Booked,
-            time_zone: record.provider.time_zone,
+            time_zone: placed.provider.time_zone.clone(),
         };
         Ok(n.plan_in(tx, &change_of(kind, &appointment, patient_id, None)).await?)
     }
@@ -740,6 +739,8 @@ impl BuiltinEhr {
 /// Where a staff booking goes: calendar-checked start and end, and the busy interval it claims.
 struct Placed {
     provider_id: String,
+    /// Name and zone for the patient's confirmation (read once, with the calendar).
+    provider: crate::tools::ehr::Provider,
     type_code: String,
     start: Timestamp,
     end: Timestamp,
