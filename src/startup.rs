@@ -351,7 +351,8 @@ fn router(state: AppState) -> Router {
             .route("/review/api/audit/verify", post(r::verify_chain))
             .route("/review/api/audit/export", post(r::export_audit))
             .route("/review/api/staff", get(r::list_staff))
-            .merge(r::schedule::routes());
+            .merge(r::schedule::routes())
+            .merge(r::reports::routes());
     }
     router
         .route("/healthz", get(http::health::healthz))

@@ -1357,6 +1357,19 @@ impl Session {
         )
         .await;
         let tool_calls = tool_log.len() as u64;
+        // Before the row: once the row shows the outcome, the report can count what happened.
+        let outcomes: Vec<crate::storage::calls::ToolOutcome<'_>> = tool_log
+            .iter()
+            .map(|t| crate::storage::calls::ToolOutcome {
+                tool: &t.name,
+                outcome: &t.outcome,
+                at_ms: started_at_ms + t.at_ms.unwrap_or(0),
+            })
+            .collect();
+        if let Err(e) = crate::storage::calls::record_tool_outcomes(&deps.db, id.as_str(), &outcomes).await {
+            tracing::warn!(call_id = %id, error.message = %e, "tool outcomes could not be stored for the report");
+        }
+        drop(outcomes);
         let manifest = ManifestInput {
             call_id: id.to_string(),
             call_sid: call_sid.clone(),

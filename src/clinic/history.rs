@@ -52,9 +52,12 @@ pub struct Entry<'a> {
 pub async fn record(tx: &mut Tx, entry: &Entry<'_>) -> Result<(), StorageError> {
     let actor = entry.actor.encode();
     let details = entry.details.to_string();
+    // Categorised once, here, whoever cancelled: the report counts codes, never the text.
+    let reason_code = (entry.to == State::Cancelled)
+        .then(|| super::cancel_reason::CancelReason::of(entry.reason.unwrap_or("")).code());
     tx.exec(
         "INSERT INTO appointment_history (appointment_id, at_ms, actor, event, from_state, to_state, reason, \
-         details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         details, reason_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             Arg::Text(entry.appointment_id),
             Arg::I64(entry.at_ms),
@@ -64,6 +67,7 @@ pub async fn record(tx: &mut Tx, entry: &Entry<'_>) -> Result<(), StorageError> 
             Arg::Text(entry.to.name()),
             Arg::OptText(entry.reason),
             Arg::Text(&details),
+            Arg::OptText(reason_code),
         ],
     )
     .await?;

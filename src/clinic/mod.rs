@@ -1,8 +1,10 @@
 //! Clinic operations: the appointment lifecycle and its history (staff actions and reporting
 //! build on these).
 
+pub mod cancel_reason;
 pub mod history;
 pub mod lifecycle;
+pub mod report;
 
 use crate::storage::StorageError;
 use crate::tools::ehr::EhrError;

@@ -23,6 +23,19 @@ mod phone;
 pub mod words;
 
 use std::fmt;
+
+/// Free text lowercased with diacritics removed by the same tables names use ("Mejoré" →
+/// "mejore"), for keyword matching (cancellation categories). Not a redaction: still the text.
+pub fn fold_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match fold::fold_letter(c) {
+            Some(folded) => out.push_str(folded),
+            None => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
 use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, Visitor};

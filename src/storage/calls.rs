@@ -189,3 +189,39 @@ pub async fn set_recording_location(db: &Db, call_id: &str, location: &str) -> R
     }
     Ok(())
 }
+
+/// What one tool call of a call ended with, for the clinic report. Labels only.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolOutcome<'a> {
+    pub tool: &'a str,
+    pub outcome: &'a str,
+    pub at_ms: u64,
+}
+
+/// Store the tool outcomes of an ended call (one transaction; a rerun after a crash adds nothing
+/// twice, the primary key is the call and the call's own order).
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn record_tool_outcomes(db: &Db, call_id: &str, outcomes: &[ToolOutcome<'_>]) -> Result<(), StorageError> {
+    use crate::storage::sql::Arg;
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    for (seq, o) in outcomes.iter().enumerate() {
+        tx.exec(
+            "INSERT INTO call_tool_outcomes (call_id, seq, tool, outcome, at_ms) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (call_id, seq) DO NOTHING",
+            &[
+                Arg::Text(call_id),
+                Arg::I64(i(seq as u64)),
+                Arg::Text(o.tool),
+                Arg::Text(o.outcome),
+                Arg::I64(i(o.at_ms)),
+            ],
+        )
+        .await?;
+    }
+    tx.commit().await
+}

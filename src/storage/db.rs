@@ -171,6 +171,7 @@ impl Db {
             format!("GRANT SELECT, INSERT, UPDATE ON notification_contacts, notifications TO \"{role}\""),
             format!("GRANT SELECT, INSERT ON appointment_history TO \"{role}\""),
             format!("GRANT USAGE ON SEQUENCE appointment_history_seq_seq TO \"{role}\""),
+            format!("GRANT SELECT, INSERT ON call_tool_outcomes TO \"{role}\""),
         ];
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;

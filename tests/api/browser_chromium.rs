@@ -293,3 +293,31 @@ async fn the_default_page_requests_echo_cancellation() {
     assert_eq!(ready["debug"]["trackSettings"]["echoCancellation"], true, "{ready}");
     browser.stop().await;
 }
+
+/// Run a staff-page harness (`tests/peers/browser/<script>`, e.g. schedule.js) with `args` and a
+/// screenshot at `artifacts/<screenshot>`; return the one JSON line it prints (panics with its
+/// output when there is none). The caller asserts on `ok` and the rest.
+pub(crate) async fn run_staff_harness(script: &str, args: &[&str], screenshot: &str) -> (Value, PathBuf) {
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join(screenshot);
+    let run = Command::new("node")
+        .arg(harness_dir().join(script))
+        .args(args)
+        .arg("--screenshot")
+        .arg(&shot)
+        .kill_on_drop(true)
+        .output();
+    let out = timeout(std::time::Duration::from_secs(90), run)
+        .await
+        .expect("the harness finishes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
+        panic!(
+            "harness printed {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (report, shot)
+}

@@ -261,20 +261,27 @@ async fn a_booking_is_confirmed_at_once_and_reminded_24h_and_2h_before_by_real_s
     );
     assert!(!view.body.contains("jane.doe"), "no address in the review API");
 
-    // The same history by appointment, for the appointment's page: a reason first, audited.
+    // The same history by appointment, for the appointment's page: a schedule view, so a
+    // compliance reviewer is refused and the front desk needs a reason first; audited.
     let path = format!("/review/api/appointments/{appointment}/notifications");
-    assert_eq!(reviewer.post(&path, json!({})).await.status, 400);
     assert_eq!(
-        reviewer
-            .post(
-                "/review/api/appointments/apt-nope/notifications",
-                json!({"reason": "checking"})
-            )
-            .await
-            .status,
+        reviewer.post(&path, json!({"reason": "curious"})).await.status,
+        403,
+        "reading calls does not grant the schedule"
+    );
+    crate::review::add_staff(&app, "fran.desk", voicegate::review::Role::FrontDesk).await;
+    let desk = crate::review::Staff::login(&app, "fran.desk").await;
+    assert_eq!(desk.post(&path, json!({})).await.status, 400);
+    assert_eq!(
+        desk.post(
+            "/review/api/appointments/apt-nope/notifications",
+            json!({"reason": "checking"})
+        )
+        .await
+        .status,
         404
     );
-    let history = reviewer.post(&path, json!({"reason": "front desk asked"})).await;
+    let history = desk.post(&path, json!({"reason": "front desk asked"})).await;
     assert_eq!(history.status, 200, "{}", history.body);
     let history: Value = serde_json::from_str(&history.body).unwrap();
     assert_eq!(history["notifications"].as_array().unwrap().len(), 3);

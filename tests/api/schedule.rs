@@ -14,7 +14,7 @@ use crate::review::{Staff, add_staff};
 
 const T0: u64 = crate::notify_email::T0;
 
-async fn desk_app(kind: BackendKind) -> Option<TestApp> {
+pub(crate) async fn desk_app(kind: BackendKind) -> Option<TestApp> {
     let postgres = match kind {
         BackendKind::Sqlite => None,
         BackendKind::Postgres => Some(PgDatabase::create().await?),
@@ -39,7 +39,7 @@ struct Canonical {
 }
 
 /// Every audit record as JSON, oldest first (both backends).
-async fn audit_records(app: &TestApp) -> Vec<Value> {
+pub(crate) async fn audit_records(app: &TestApp) -> Vec<Value> {
     let rows: Vec<Canonical> = app
         .state
         .deps
@@ -523,7 +523,7 @@ async fn bad_week_queries_are_clear_400s() {
 /// audit log.
 #[tokio::test]
 async fn a_front_desk_user_moves_a_visit_in_chromium() {
-    use crate::browser_chromium::{harness_dir, unavailable};
+    use crate::browser_chromium::{run_staff_harness, unavailable};
     use jiff::{ToSpan, tz::TimeZone};
     if let Some(why) = unavailable() {
         eprintln!("skipped: {why}");
@@ -552,45 +552,33 @@ async fn a_front_desk_user_moves_a_visit_in_chromium() {
     assert_eq!(r.status, 201, "{}", r.body);
     let booked = json_of(&r)["appointment_id"].as_str().unwrap().to_owned();
 
-    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("schedule-moved.png");
     let reason = "Patient asked for the afternoon";
-    let run = tokio::process::Command::new("node")
-        .arg(harness_dir().join("schedule.js"))
-        .args(["--url", &format!("{}/review/", app.base)])
-        .args(["--user", "fran.desk", "--password", crate::review::PASSWORD])
-        .args([
+    let (url, from) = (format!("{}/review/", app.base), day.to_string());
+    let (report, screenshot) = run_staff_harness(
+        "schedule.js",
+        &[
+            "--url",
+            &url,
+            "--user",
+            "fran.desk",
+            "--password",
+            crate::review::PASSWORD,
             "--provider",
             "okafor",
             "--from",
-            &day.to_string(),
+            &from,
             "--appointment",
             &booked,
-        ])
-        .args([
             "--move-day",
-            &day.to_string(),
+            &from,
             "--move-time",
             "14:30",
             "--reason",
             reason,
-        ])
-        .arg("--screenshot")
-        .arg(&screenshot)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(90), run)
-        .await
-        .expect("the harness finishes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
-        panic!(
-            "harness printed {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+        ],
+        "schedule-moved.png",
+    )
+    .await;
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(
         report["navCallsHidden"], true,

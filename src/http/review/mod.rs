@@ -27,6 +27,7 @@ use crate::review::staff::{self, ThrottlePolicy};
 use crate::review::{self, Permission, ReviewError, calls, grants, queue};
 use crate::startup::AppState;
 
+pub mod reports;
 pub mod schedule;
 
 pub const COOKIE: &str = "vg_review";

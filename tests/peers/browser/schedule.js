@@ -15,30 +15,7 @@
 // or {"ok":false,"error":"<step>: <message>"} and exits 1. Every wait is a condition, never a sleep.
 'use strict';
 
-const path = require('path');
-
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
-
-function parseArgs() {
-  const a = { chromium: '/usr/bin/chromium', timeout: 20000 };
-  const v = process.argv.slice(2);
-  for (let i = 0; i < v.length; i += 2) {
-    const key = v[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-    if (i + 1 >= v.length) throw new Error(`${v[i]} needs a value`);
-    a[key] = key === 'timeout' ? Number(v[i + 1]) : v[i + 1];
-  }
-  for (const k of ['url', 'user', 'password', 'provider', 'from', 'appointment', 'moveDay', 'moveTime', 'reason', 'screenshot']) {
-    if (!a[k]) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is required`);
-  }
-  a.screenshot = path.resolve(a.screenshot);
-  return a;
-}
-
-async function failOnPageMessage(page, selector) {
-  const text = (await page.textContent(selector)) || '';
-  if (text.trim()) throw new Error(`page says: ${text.trim()}`);
-}
+const { failOnPageMessage, openPage, signIn, main } = require('./staff-page');
 
 const shownIds = (page) => page.$$eval('[data-appointment-id]', (bs) => bs.map((b) => b.dataset.appointmentId));
 const loads = (page) => page.$eval('#sched-grid', (g) => Number(g.dataset.loads || 0));
@@ -56,36 +33,16 @@ async function giveReason(page, reason) {
 }
 
 async function drive(a) {
-  const { chromium } = require('playwright-core');
   const report = { ok: false, pageErrors: [], consoleErrors: [] };
   let step = 'launch Chromium';
-  let signedIn = false;
   let browser;
   try {
-    browser = await chromium.launch({ executablePath: a.chromium, headless: true, args: LAUNCH_ARGS });
-    const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
-    page.setDefaultTimeout(a.timeout);
-    page.on('pageerror', (e) => report.pageErrors.push(String(e && e.message)));
-    page.on('console', (m) => {
-      if (m.type() !== 'error') return;
-      const where = (m.location() && m.location().url) || '';
-      // The signed-out first load's 401 on /session is the contract's "show the sign-in form".
-      if (!signedIn && / 401 /.test(m.text()) && /\/api\/session$/.test(where)) return;
-      report.consoleErrors.push(where ? `${m.text()} (${where})` : m.text());
-    });
+    const opened = await openPage(a, report, { viewport: { width: 1400, height: 1000 } });
+    browser = opened.browser;
+    const { page } = opened;
 
     step = 'sign in';
-    await page.goto(a.url);
-    await page.waitForSelector('#login-view:not([hidden])');
-    await page.fill('#login-username', a.user);
-    await page.fill('#login-password', a.password);
-    signedIn = true;
-    await page.click('#login-submit');
-    await page.waitForFunction(() => document.getElementById('login-error').textContent
-      || document.getElementById('error').textContent
-      || (!document.getElementById('schedule-view').hidden && document.getElementById('sched-grid').dataset.state === 'loaded'));
-    await failOnPageMessage(page, '#login-error');
-    await failOnPageMessage(page, '#error');
+    await signIn(page, opened.watch, a, '#schedule-view:not([hidden]) #sched-grid[data-state="loaded"]');
     report.navCallsHidden = await page.$eval('#nav-calls', (n) => n.parentElement.hidden);
 
     step = 'show the provider\'s day';
@@ -135,15 +92,4 @@ async function drive(a) {
   return report;
 }
 
-(async () => {
-  let a;
-  try {
-    a = parseArgs();
-  } catch (e) {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: `arguments: ${e.message}` })}\n`);
-    process.exit(1);
-  }
-  const report = await drive(a);
-  process.stdout.write(`${JSON.stringify(report)}\n`);
-  process.exit(report.ok ? 0 : 1);
-})();
+main(['url', 'user', 'password', 'provider', 'from', 'appointment', 'moveDay', 'moveTime', 'reason', 'screenshot'], drive);
