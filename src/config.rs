@@ -354,6 +354,11 @@ pub struct RealtimeSettings {
     pub connect_timeout_secs: u64,
     pub ping_interval_secs: u64,
     pub pong_timeout_secs: u64,
+    /// Attempts to replace an upstream lost mid-call (0 = end the AI part of the call at once).
+    pub reconnect_attempts: u32,
+    /// Move a long call to a fresh upstream session at a turn boundary after this long (the
+    /// Realtime API ends a session at 60 minutes); 0 = never.
+    pub recycle_after_secs: u64,
     /// Instruction for the agent's first turn, sent once the session is configured; empty = wait
     /// for the caller to speak first.
     pub greeting: String,
@@ -560,6 +565,18 @@ impl Settings {
         }
         if self.call.max_duration_secs == 0 {
             return invalid("call.max_duration_secs", "must be > 0");
+        }
+        if self.realtime.reconnect_attempts > 10 {
+            return invalid(
+                "realtime.reconnect_attempts",
+                "at most 10: a caller should not wait on more",
+            );
+        }
+        if self.realtime.recycle_after_secs != 0 && self.realtime.recycle_after_secs > 3540 {
+            return invalid(
+                "realtime.recycle_after_secs",
+                "must leave a minute before the Realtime API's 60-minute limit (at most 3540), or be 0",
+            );
         }
         Ok(())
     }

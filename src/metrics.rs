@@ -23,6 +23,8 @@ pub struct Metrics {
     calls_refused: Family<Labels, Counter>,
     upstream_errors: Family<Labels, Counter>,
     calls_ended: Family<Labels, Counter>,
+    /// Upstream replacements mid-call: `reconnected`, `recycled`, `reconnect_failed`.
+    upstream_replacements: Family<Labels, Counter>,
     /// Caller frames held back until the upstream was configured (none dropped).
     pub caller_frames_buffered: Counter,
     /// Caller → upstream forwarding latency (frame read → upstream write done), seconds.
@@ -56,6 +58,12 @@ impl Metrics {
         );
         let calls_ended = Family::<Labels, Counter>::default();
         registry.register("calls_ended", "Calls ended, by outcome", calls_ended.clone());
+        let upstream_replacements = Family::<Labels, Counter>::default();
+        registry.register(
+            "upstream_replacements",
+            "Realtime sessions replaced mid-call (after a drop, or recycled before the time limit), by result",
+            upstream_replacements.clone(),
+        );
         let caller_frames_buffered = Counter::default();
         registry.register(
             "caller_frames_buffered",
@@ -119,6 +127,7 @@ impl Metrics {
             calls_refused,
             upstream_errors,
             calls_ended,
+            upstream_replacements,
             caller_frames_buffered,
             latency_caller_to_upstream,
             latency_upstream_to_caller,
@@ -132,6 +141,10 @@ impl Metrics {
 
     pub fn upstream_error(&self, kind: &'static str) {
         self.upstream_errors.get_or_create(&[("kind", kind)]).inc();
+    }
+
+    pub fn upstream_replaced(&self, result: &'static str) {
+        self.upstream_replacements.get_or_create(&[("result", result)]).inc();
     }
 
     pub fn call_ended(&self, outcome: &'static str) {

@@ -156,6 +156,9 @@ impl Application {
                 ehr,
                 clock,
                 disclosure: Arc::new(disclosure),
+                prompts: Arc::new(
+                    crate::audio::prompts::ServicePrompts::builtin().context("rendering the service prompts")?,
+                ),
                 safety,
                 db,
                 notify,

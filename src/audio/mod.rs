@@ -5,5 +5,6 @@
 
 pub mod asset;
 pub mod mulaw;
+pub mod prompts;
 pub mod resample;
 pub mod stream_resample;

@@ -66,6 +66,8 @@ pub struct CallDeps {
     pub registry: Arc<CallRegistry>,
     pub clock: SharedClock,
     pub disclosure: Arc<Prompt>,
+    /// "One moment" while the assistant reconnects; the keypad fallback's prompts.
+    pub prompts: Arc<crate::audio::prompts::ServicePrompts>,
     /// The red-flag detector, the scripts the server plays, the optional classifier.
     pub safety: crate::safety::Safety,
     pub db: Db,

@@ -24,16 +24,16 @@ use crate::audio::mulaw;
 use crate::audit::{Actor, AuditEvent, AuditOutcome};
 use crate::call::clock::{MarkOutcome, MediaClock, Playout};
 use crate::call::registry::{Farewell, NextStep};
-use crate::call::state::{CallState, LogEntry, ResponseRequest, Speaker, truncation_ms};
+use crate::call::state::{
+    CallState, ConversationItem, LogEntry, ReconnectPolicy, ResponseRequest, Speaker, truncation_ms,
+};
 use crate::call::{CallDeps, CallId};
 use crate::realtime::client::{UpstreamClosed, UpstreamError, UpstreamEvent, UpstreamHandle};
 use crate::realtime::events::{self, AudioFormat, ServerEvent};
 use crate::recording::recorder::{AuditPosition, ToolCallEntry, TranscriptSegment, TruncationEntry};
 use crate::recording::{AudioChunk, Leg, ManifestInput, RecorderHandle};
 use crate::safety::red_flag::{Category, Language, Script};
-use crate::transport::{
-    AgentState, CallerAudio, CallerCommand, CallerEvent, TranscriptSpeaker, TranscriptText, TransportError,
-};
+use crate::transport::{AgentState, CallerCommand, CallerEvent, TranscriptSpeaker, TranscriptText, TransportError};
 
 /// Name of the mark sent after the disclosure; its echo proves the caller heard all of it.
 pub const DISCLOSURE_MARK: &str = "disclosure";
@@ -261,15 +261,34 @@ pub type UpstreamConnecting = JoinHandle<Result<(UpstreamHandle, mpsc::Receiver<
 
 /// Where the upstream connection stands.
 enum Upstream {
+    /// The call's first connection.
     Connecting(UpstreamConnecting),
     Ready(UpstreamHandle, mpsc::Receiver<UpstreamEvent>),
+    /// Replacing a lost (or recycled) connection: the task waits its back-off, then connects.
+    Reconnecting(UpstreamConnecting),
     Gone,
+}
+
+/// Why the session is replacing its upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replacement {
+    /// The connection was lost mid-call.
+    Lost,
+    /// A planned move to a fresh session before the time limit, at a pause.
+    Recycle,
 }
 
 /// What the upstream branch of the loop produced.
 enum UpstreamStep {
     Connected(Result<Result<(UpstreamHandle, mpsc::Receiver<UpstreamEvent>), UpstreamError>, tokio::task::JoinError>),
     Event(Option<UpstreamEvent>),
+}
+
+/// A caller frame waiting for an upstream, already in its `input_audio_buffer.append` form.
+struct PendingAudio {
+    timestamp_ms: u64,
+    frame: String,
+    origin: Instant,
 }
 
 /// Agent audio waiting for the disclosure to finish.
@@ -306,7 +325,7 @@ pub struct Session {
     state: CallState,
     cancel: CancellationToken,
     /// Caller frames waiting for the upstream to be configured.
-    pending_caller: VecDeque<(CallerAudio, Instant)>,
+    pending_caller: VecDeque<PendingAudio>,
     max_pending_caller: usize,
     /// Agent audio waiting for the disclosure to finish.
     held_agent: VecDeque<HeldAudio>,
@@ -322,6 +341,22 @@ pub struct Session {
     truncations: Vec<u32>,
     /// Which upstream connection this is (item ids are tagged with it).
     generation: u32,
+    /// The first upstream was configured (after that a loss is reconnected, not fatal).
+    ever_connected: bool,
+    /// Why the upstream is being replaced, and attempts made in this outage.
+    replacing: Option<Replacement>,
+    reconnect_attempt: u32,
+    /// When the current upstream was configured (for the recycle before the session limit).
+    upstream_since: Instant,
+    /// The recycle is due; it happens at the next pause.
+    recycle_wanted: bool,
+    /// Upstreams replaced in this call (reconnects and recycles).
+    replacements: u32,
+    /// Caller frames dropped because a reconnect outlasted the buffer (the recording has them).
+    frames_dropped: u64,
+    /// Instructions sent after the session's own (the safety mode after a red flag): a
+    /// replacement upstream gets them too.
+    instructions_override: Option<String>,
     /// Tool calls in flight; dropped (aborted) with the session.
     tools: tokio::task::JoinSet<crate::tools::ToolResult>,
     /// Tool calls for the manifest (names and outcomes, no arguments).
@@ -412,6 +447,14 @@ impl Session {
             barge_ins: 0,
             truncations: Vec::new(),
             generation: 1,
+            ever_connected: false,
+            replacing: None,
+            reconnect_attempt: 0,
+            upstream_since: now,
+            recycle_wanted: false,
+            replacements: 0,
+            frames_dropped: 0,
+            instructions_override: None,
             tools: tokio::task::JoinSet::new(),
             tool_log: Vec::new(),
             transfer_pending: false,
@@ -517,8 +560,8 @@ impl Session {
                 step = Self::upstream_next(&mut self.upstream) => match step {
                     UpstreamStep::Connected(connected) => self.on_upstream_connected(connected).await,
                     UpstreamStep::Event(Some(UpstreamEvent::Event(event, received))) => self.on_upstream(event, received).await,
-                    UpstreamStep::Event(Some(UpstreamEvent::Closed(reason))) => Err(self.upstream_lost(reason)),
-                    UpstreamStep::Event(None) => Err(self.upstream_lost(UpstreamClosed::Dropped)),
+                    UpstreamStep::Event(Some(UpstreamEvent::Closed(reason))) => self.on_upstream_lost(reason).await,
+                    UpstreamStep::Event(None) => self.on_upstream_lost(UpstreamClosed::Dropped).await,
                 },
                 Some(joined) = self.tools.join_next(), if !self.tools.is_empty() => self.on_tool_done(joined).await,
                 Some(joined) = self.second_opinions.join_next(), if !self.second_opinions.is_empty() => self.on_second_opinion(joined).await,
@@ -538,7 +581,18 @@ impl Session {
         if let Some((at, _)) = &self.end_at {
             next = next.min(*at);
         }
+        if let Some(at) = self.recycle_at() {
+            next = next.min(at);
+        }
         next
+    }
+
+    /// When the current upstream should be recycled (None: not configured, already wanted, or
+    /// there is no ready upstream).
+    fn recycle_at(&self) -> Option<Instant> {
+        let after = self.deps.settings.realtime.recycle_after_secs;
+        (after > 0 && !self.recycle_wanted && matches!(self.upstream, Upstream::Ready(..)))
+            .then(|| self.upstream_since + Duration::from_secs(after))
     }
 
     /// The loop's timer fired: act on every deadline that has passed, the call-ending ones first.
@@ -550,10 +604,31 @@ impl Session {
         if self.max_deadline <= now {
             return Err(Outcome::MaxDuration);
         }
+        if self.recycle_at().is_some_and(|at| at <= now) {
+            self.recycle_wanted = true;
+            self.maybe_recycle().await?;
+        }
         if self.idle_deadline <= now {
             return self.on_idle().await;
         }
         Ok(())
+    }
+
+    /// Recycle now if the recycle is due and the conversation is at a pause: nothing is being
+    /// said or played, no tool is running, no safety script is playing.
+    async fn maybe_recycle(&mut self) -> Result<(), Outcome> {
+        if !self.recycle_wanted
+            || !matches!(self.upstream, Upstream::Ready(..))
+            || self.state.active_response().is_some()
+            || !self.tools.is_empty()
+            || self.playout.is_playing()
+            || self.safety_playing.is_some()
+        {
+            return Ok(());
+        }
+        self.recycle_wanted = false;
+        tracing::info!(call_id = %self.id, generation = self.generation, "recycling the upstream session before its time limit");
+        self.replace_upstream(Replacement::Recycle).await
     }
 
     /// The connect result of a connecting upstream, or the next event of a ready one.
@@ -562,7 +637,7 @@ impl Session {
     /// Cancel-safe: `JoinHandle` and `mpsc::Receiver::recv` both are.
     async fn upstream_next(upstream: &mut Upstream) -> UpstreamStep {
         match upstream {
-            Upstream::Connecting(task) => UpstreamStep::Connected(task.await),
+            Upstream::Connecting(task) | Upstream::Reconnecting(task) => UpstreamStep::Connected(task.await),
             Upstream::Ready(_, rx) => UpstreamStep::Event(rx.recv().await),
             Upstream::Gone => std::future::pending().await,
         }
@@ -575,7 +650,8 @@ impl Session {
         }
     }
 
-    fn upstream_lost(&self, reason: UpstreamClosed) -> Outcome {
+    /// The upstream ended mid-call: replace it (bounded attempts), or end the call's AI part.
+    async fn on_upstream_lost(&mut self, reason: UpstreamClosed) -> Result<(), Outcome> {
         let kind = match reason {
             UpstreamClosed::ByServer(_) => "closed_by_server",
             UpstreamClosed::Dropped => "dropped",
@@ -587,7 +663,153 @@ impl Session {
         } else {
             tracing::warn!(call_id = %self.id, reason = kind, "upstream lost mid-call");
         }
-        Outcome::UpstreamLost(kind)
+        if !self.ever_connected || self.end_at.is_some() {
+            // Not configured yet (nothing to continue), or the call is already ending.
+            self.upstream = Upstream::Gone;
+            return Err(Outcome::UpstreamLost(kind));
+        }
+        self.replace_upstream(Replacement::Lost).await
+    }
+
+    /// Start replacing the upstream: drop the old connection, keep buffering the caller, and
+    /// connect a new one after the policy's back-off. A lost connection plays "one moment" once
+    /// per outage; a recycle is silent. Attempts used up end the AI part of the call.
+    async fn replace_upstream(&mut self, why: Replacement) -> Result<(), Outcome> {
+        let first_of_outage = self.replacing.is_none();
+        if first_of_outage {
+            self.replacing = Some(why);
+            self.reconnect_attempt = 0;
+        }
+        self.reconnect_attempt += 1;
+        let policy = ReconnectPolicy {
+            max_attempts: self
+                .deps
+                .settings
+                .realtime
+                .reconnect_attempts
+                .max(u32::from(why == Replacement::Recycle)),
+        };
+        let Some(delay) = policy.delay_before(self.reconnect_attempt) else {
+            self.deps.metrics.upstream_replaced("reconnect_failed");
+            tracing::error!(call_id = %self.id, attempts = self.reconnect_attempt - 1, "upstream could not be restored");
+            if let Upstream::Ready(handle, _) = std::mem::replace(&mut self.upstream, Upstream::Gone) {
+                handle.close().await;
+            }
+            return Err(Outcome::UpstreamLost("reconnect_failed"));
+        };
+        if let Upstream::Ready(handle, _) = std::mem::replace(&mut self.upstream, Upstream::Gone) {
+            handle.close().await;
+        }
+        let generation = self.generation + 1;
+        let rt = self.deps.settings.realtime.clone();
+        let metrics = self.deps.metrics.clone();
+        self.upstream = Upstream::Reconnecting(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            crate::realtime::client::connect(&rt, generation, metrics).await
+        }));
+        tracing::info!(call_id = %self.id, attempt = self.reconnect_attempt, generation, ?why, "replacing the upstream");
+        if first_of_outage && why == Replacement::Lost && self.disclosure_done && self.safety_playing.is_none() {
+            self.play_one_moment().await?;
+        }
+        Ok(())
+    }
+
+    /// "One moment, please" after whatever is queued for the caller (recorded, logged).
+    async fn play_one_moment(&mut self) -> Result<(), Outcome> {
+        let prompts = self.deps.prompts.clone();
+        let prompt = prompts.one_moment(self.caller_language);
+        let audio = prompt_bytes(self.format, prompt);
+        let mut samples = Vec::with_capacity(audio.len());
+        decode_leg(self.format, &audio, &mut samples);
+        let start = self.playout.queued_end().max(self.clock.caller_now());
+        self.send_prompt(&audio).await?;
+        let len = samples.len() as u64;
+        self.agent_samples_sent += len;
+        self.playout.reserve(start + len);
+        self.record(AudioChunk::Audio {
+            leg: Leg::Agent,
+            sample_index: start,
+            samples,
+        })
+        .await;
+        self.state.log.push(LogEntry {
+            generation: 0,
+            item_id: None,
+            speaker: Speaker::System,
+            text: prompt.text.clone(),
+            at_ms: Some(start / self.clock.samples_per_ms()),
+        });
+        Ok(())
+    }
+
+    /// A replacement upstream is connected: configure it exactly like the first, give it the
+    /// conversation so far in order, let it answer what was left unanswered, then hand it the
+    /// caller audio buffered meanwhile. Verification, holds, the red-flag latch and the tool
+    /// ledger live in the server and carry over untouched.
+    async fn on_replacement_connected(
+        &mut self,
+        handle: UpstreamHandle,
+        rx: mpsc::Receiver<UpstreamEvent>,
+    ) -> Result<(), Outcome> {
+        let why = self.replacing.unwrap_or(Replacement::Lost);
+        let attempts = self.reconnect_attempt;
+        self.generation = handle.generation;
+        let mut frames = vec![events::session_update(
+            &self.deps.settings.realtime,
+            self.format,
+            &crate::tools::definitions(),
+        )];
+        if let Some(instructions) = &self.instructions_override {
+            frames.push(events::instructions_update(instructions));
+        }
+        frames.extend(self.state.conversation().iter().map(|item| match item {
+            ConversationItem::CallerSaid(text) => events::user_said(text),
+            ConversationItem::AgentSaid(text) => events::assistant_said(text),
+            ConversationItem::ToolCall {
+                call_id,
+                name,
+                arguments,
+            } => events::function_call_item(call_id, name, arguments),
+            ConversationItem::ToolOutput { call_id, output } => events::function_output(call_id, output),
+        }));
+        let items = frames.len();
+        for frame in frames {
+            if handle.send(frame).await.is_err() {
+                self.upstream = Upstream::Ready(handle, rx);
+                return self.on_upstream_lost(UpstreamClosed::Dropped).await;
+            }
+        }
+        self.upstream = Upstream::Ready(handle, rx);
+        // Only a replay that went through ends the outage: a session that accepts and then drops
+        // again keeps counting against the same attempts.
+        self.replacing = None;
+        self.reconnect_attempt = 0;
+        self.upstream_since = Instant::now();
+        self.replacements += 1;
+        self.deps.metrics.upstream_replaced(match why {
+            Replacement::Lost => "reconnected",
+            Replacement::Recycle => "recycled",
+        });
+        tracing::info!(call_id = %self.id, generation = self.generation, attempts, items, ?why, "upstream replaced; conversation replayed");
+        if self.state.upstream_replaced() && self.safety_playing.is_none() {
+            self.request_response(events::response_create(None, false)).await?;
+        }
+        self.flush_pending_caller().await
+    }
+
+    /// Hand the buffered caller audio to the ready upstream, oldest first. If it fails again the
+    /// unsent frames stay buffered for the next replacement.
+    async fn flush_pending_caller(&mut self) -> Result<(), Outcome> {
+        if !self.pending_caller.is_empty() {
+            tracing::debug!(call_id = %self.id, frames = self.pending_caller.len(), "sending caller audio buffered while the upstream connected");
+        }
+        while matches!(self.upstream, Upstream::Ready(..)) {
+            let Some(pending) = self.pending_caller.pop_front() else {
+                break;
+            };
+            self.append_upstream(pending).await?;
+        }
+        Ok(())
     }
 
     async fn on_upstream_connected(
@@ -597,6 +819,21 @@ impl Session {
             tokio::task::JoinError,
         >,
     ) -> Result<(), Outcome> {
+        if self.ever_connected {
+            return match connected {
+                Ok(Ok((handle, rx))) => self.on_replacement_connected(handle, rx).await,
+                Ok(Err(e)) => {
+                    self.deps.metrics.upstream_error(e.kind());
+                    tracing::warn!(call_id = %self.id, attempt = self.reconnect_attempt, error.kind = e.kind(), "upstream reconnect attempt failed");
+                    let why = self.replacing.unwrap_or(Replacement::Lost);
+                    self.replace_upstream(why).await
+                }
+                Err(_) => {
+                    let why = self.replacing.unwrap_or(Replacement::Lost);
+                    self.replace_upstream(why).await
+                }
+            };
+        }
         let (handle, rx) = match connected {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
@@ -617,20 +854,16 @@ impl Session {
         let sent = handle.send(update).await;
         self.upstream = Upstream::Ready(handle, rx);
         if sent.is_err() {
-            return Err(self.upstream_lost(UpstreamClosed::Dropped));
+            return self.on_upstream_lost(UpstreamClosed::Dropped).await;
         }
+        self.ever_connected = true;
+        self.upstream_since = Instant::now();
         let greeting = self.deps.settings.realtime.greeting.clone();
         if !greeting.is_empty() {
             self.request_response(events::response_create(Some(&greeting), false))
                 .await?;
         }
-        let buffered = std::mem::take(&mut self.pending_caller);
-        if !buffered.is_empty() {
-            tracing::debug!(call_id = %self.id, frames = buffered.len(), "sending caller audio buffered while the upstream connected");
-        }
-        for (audio, origin) in buffered {
-            self.append_upstream(audio, origin).await?;
-        }
+        self.flush_pending_caller().await?;
         Ok(())
     }
 
@@ -643,16 +876,31 @@ impl Session {
                 // The decoded samples go to the recorder's batch; the upstream only needs the
                 // base64 payload.
                 self.record_caller(at, &audio.samples).await;
+                let pending = PendingAudio {
+                    timestamp_ms: audio.timestamp_ms,
+                    frame: events::append(audio.upstream_b64),
+                    origin,
+                };
                 if matches!(self.upstream, Upstream::Ready(..)) {
-                    self.append_upstream(audio, origin).await?;
+                    self.append_upstream(pending).await?;
                 } else {
                     if self.pending_caller.len() >= self.max_pending_caller {
-                        tracing::warn!(call_id = %self.id, "caller sent more audio than the pre-upstream buffer holds");
-                        return Err(Outcome::CallerProtocol("caller audio flood before upstream".into()));
+                        if self.ever_connected {
+                            // A reconnect outlasted the buffer: the oldest audio goes (the model
+                            // needs the latest words; the recording keeps everything).
+                            self.pending_caller.pop_front();
+                            self.frames_dropped += 1;
+                            if self.frames_dropped == 1 {
+                                tracing::warn!(call_id = %self.id, "reconnect outlasted the caller buffer; dropping its oldest audio");
+                            }
+                        } else {
+                            tracing::warn!(call_id = %self.id, "caller sent more audio than the pre-upstream buffer holds");
+                            return Err(Outcome::CallerProtocol("caller audio flood before upstream".into()));
+                        }
                     }
                     self.frames_buffered += 1;
                     self.deps.metrics.caller_frames_buffered.inc();
-                    self.pending_caller.push_back((audio, origin));
+                    self.pending_caller.push_back(pending);
                 }
             }
             CallerEvent::MarkPlayed(name) => self.on_mark(&name).await?,
@@ -678,12 +926,22 @@ impl Session {
         Ok(())
     }
 
-    async fn append_upstream(&mut self, audio: CallerAudio, origin: Instant) -> Result<(), Outcome> {
-        self.clock.appended(audio.timestamp_ms);
-        let frame = events::append(audio.upstream_b64);
-        match self.upstream_handle() {
-            Some(h) if h.forward(frame, origin).await.is_ok() => Ok(()),
-            _ => Err(self.upstream_lost(UpstreamClosed::Dropped)),
+    /// Forward one caller frame. A frame the dead connection would not take goes back to the
+    /// front of the buffer, so a replacement upstream still gets it.
+    async fn append_upstream(&mut self, pending: PendingAudio) -> Result<(), Outcome> {
+        let Some(h) = self.upstream_handle() else {
+            self.pending_caller.push_front(pending);
+            return Ok(());
+        };
+        match h.forward(pending.frame, pending.origin).await {
+            Ok(()) => {
+                self.clock.appended(pending.timestamp_ms);
+                Ok(())
+            }
+            Err(frame) => {
+                self.pending_caller.push_front(PendingAudio { frame, ..pending });
+                self.on_upstream_lost(UpstreamClosed::Dropped).await
+            }
         }
     }
 
@@ -708,6 +966,7 @@ impl Session {
                 if !self.playout.is_playing() && self.tools.is_empty() {
                     self.show_state(AgentState::Listening).await?;
                 }
+                self.maybe_recycle().await?;
             }
             MarkOutcome::Stale => tracing::trace!(call_id = %self.id, "stale mark after clear ignored"),
             MarkOutcome::Unknown => tracing::debug!(call_id = %self.id, "unknown mark ignored"),
@@ -774,6 +1033,7 @@ impl Session {
                 if let Some(next) = self.state.response_done(&response.id) {
                     self.send_upstream(next).await?;
                 }
+                self.maybe_recycle().await?;
                 // The caller has time to answer once the agent's audio has played out.
                 let queued_ms =
                     self.playout.queued_end().saturating_sub(self.clock.caller_now()) / self.clock.samples_per_ms();
@@ -797,6 +1057,7 @@ impl Session {
                     self.escalate(category, "transcript").await?;
                 }
                 self.ask_second_opinion(&transcript);
+                self.state.remember(ConversationItem::CallerSaid(transcript.clone()));
                 let at_ms = self.item_starts.remove(&item_id);
                 self.show_transcript(TranscriptSpeaker::Caller, &transcript).await?;
                 self.state.log.push(LogEntry {
@@ -810,6 +1071,7 @@ impl Session {
             ServerEvent::OutputTranscript { item_id, transcript } => {
                 // Audio held during the disclosure is placed later; finalize fills the time then.
                 let at_ms = self.item_starts.get(&item_id).copied();
+                self.state.remember(ConversationItem::AgentSaid(transcript.clone()));
                 self.show_transcript(TranscriptSpeaker::Agent, &transcript).await?;
                 self.state.log.push(LogEntry {
                     generation: self.generation,
@@ -856,6 +1118,11 @@ impl Session {
             return;
         }
         tracing::info!(call_id = %self.id, tool = crate::tools::loggable_name(&name), "tool call started");
+        self.state.remember(ConversationItem::ToolCall {
+            call_id: call_id.clone(),
+            name: name.clone(),
+            arguments: arguments.clone(),
+        });
         let ctx = crate::tools::ToolContext {
             deps: self.deps.clone(),
             call_id: self.id.to_string(),
@@ -911,6 +1178,10 @@ impl Session {
         if self.tools.is_empty() && !self.playout.is_playing() {
             self.show_state(AgentState::Listening).await?;
         }
+        self.state.remember(ConversationItem::ToolOutput {
+            call_id: result.call_id.clone(),
+            output: result.output.clone(),
+        });
         self.send_upstream(events::function_output(&result.call_id, &result.output))
             .await?;
         if self.safety_playing.is_some() {
@@ -982,12 +1253,14 @@ impl Session {
             tracing::error!(call_id = %self.id, error.message = %e, "red-flag audit record could not be stored");
         }
         let text = crate::safety::script::text(script, self.caller_language);
+        self.state.remember(ConversationItem::AgentSaid(text.to_owned()));
         self.send_upstream(events::assistant_said(text)).await?;
         let instructions = format!(
             "{}\n\n{}",
             crate::safety::script::model_instructions(script, self.can_transfer()),
             self.deps.settings.realtime.instructions
         );
+        self.instructions_override = Some(instructions.clone());
         self.send_upstream(events::instructions_update(&instructions)).await
     }
 
@@ -1228,7 +1501,8 @@ impl Session {
     async fn send_upstream(&mut self, frame: String) -> Result<(), Outcome> {
         match self.upstream_handle() {
             Some(h) if h.send(frame).await.is_ok() => Ok(()),
-            Some(_) => Err(self.upstream_lost(UpstreamClosed::Dropped)),
+            Some(_) => self.on_upstream_lost(UpstreamClosed::Dropped).await,
+            // Being replaced: the replay carries what matters (the conversation, an answer owed).
             None => Ok(()),
         }
     }
@@ -1323,7 +1597,7 @@ impl Session {
         } = self;
         match upstream {
             Upstream::Ready(handle, _) => handle.close().await,
-            Upstream::Connecting(task) => task.abort(),
+            Upstream::Connecting(task) | Upstream::Reconnecting(task) => task.abort(),
             Upstream::Gone => {}
         }
         // Twilio continues a call with TwiML; a browser call simply ends.
@@ -1476,6 +1750,7 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::testkit::session_harness::SessionHarness;
+    use crate::transport::CallerAudio;
 
     async fn start(tweak: impl FnOnce(&mut Settings)) -> SessionHarness {
         SessionHarness::start(tweak, tokio::time::pause).await.unwrap()
@@ -1541,6 +1816,8 @@ mod tests {
         let mut h = start(|s| {
             s.call.max_duration_secs = 3300;
             s.call.idle_prompt_after_secs = 100_000;
+            // The length limit alone (a recycle would replace this in-memory upstream first).
+            s.realtime.recycle_after_secs = 0;
         })
         .await;
         let started = Instant::now();

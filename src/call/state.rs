@@ -71,6 +71,59 @@ impl std::fmt::Debug for LogEntry {
     }
 }
 
+/// One thing the model has seen, kept so a new upstream can be given the conversation so far
+/// (reconnect after a drop, or a planned recycle before the session's time limit). PHI: in memory
+/// only, for this call; `Debug` never prints the content.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ConversationItem {
+    /// The caller's words (the upstream's transcript of them).
+    CallerSaid(String),
+    /// What the agent said (its transcript), or a script the server put in its mouth.
+    AgentSaid(String),
+    /// A function call the model made.
+    ToolCall {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    /// What the server answered it.
+    ToolOutput { call_id: String, output: String },
+}
+
+impl std::fmt::Debug for ConversationItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConversationItem::CallerSaid(_) => f.write_str("CallerSaid([redacted])"),
+            ConversationItem::AgentSaid(_) => f.write_str("AgentSaid([redacted])"),
+            ConversationItem::ToolCall { name, .. } => write!(f, "ToolCall({name})"),
+            ConversationItem::ToolOutput { .. } => f.write_str("ToolOutput([redacted])"),
+        }
+    }
+}
+
+/// How a lost upstream is replaced: a bounded number of attempts, each after a short pause that
+/// grows, so a flapping network is not hammered and a caller is never left waiting unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// Attempts after a loss before the call falls back (0 = never reconnect).
+    pub max_attempts: u32,
+}
+
+impl ReconnectPolicy {
+    /// The pause before attempt `n` (1-based): none for the first, then 0.5 s, 1 s, 2 s, … capped
+    /// at 4 s. `None` once the attempts are used up.
+    pub fn delay_before(&self, attempt: u32) -> Option<std::time::Duration> {
+        if attempt == 0 || attempt > self.max_attempts {
+            return None;
+        }
+        let ms = match attempt {
+            1 => 0,
+            n => (250u64 << (n - 1).min(4)).min(4000),
+        };
+        Some(std::time::Duration::from_millis(ms))
+    }
+}
+
 /// What to do with a `response.create` the session wants to send.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ResponseRequest {
@@ -105,6 +158,8 @@ pub struct CallState {
     pub verification_failures: u32,
     /// A red flag was raised: every tool refuses for the rest of the call.
     pub emergency: bool,
+    /// The conversation as the model saw it, for replay into a replacement upstream.
+    conversation: Vec<ConversationItem>,
 }
 
 impl CallState {
@@ -203,6 +258,36 @@ impl CallState {
         self.verified.as_ref()
     }
 
+    /// Remember what the model saw (for a replacement upstream). Empty transcripts add nothing.
+    pub fn remember(&mut self, item: ConversationItem) {
+        if matches!(&item, ConversationItem::CallerSaid(t) | ConversationItem::AgentSaid(t) if t.trim().is_empty()) {
+            return;
+        }
+        self.conversation.push(item);
+    }
+
+    /// The conversation so far, oldest first.
+    pub fn conversation(&self) -> &[ConversationItem] {
+        &self.conversation
+    }
+
+    /// The upstream was replaced: whatever it had in flight is gone with it. Returns whether the
+    /// model owes the caller an answer on the new one — a response was in flight or waiting, or the
+    /// conversation ends with the caller's words or a tool's output that nobody answered yet.
+    pub fn upstream_replaced(&mut self) -> bool {
+        let in_flight = self.active_response.is_some() || self.response_requested || !self.queued_responses.is_empty();
+        self.active_response = None;
+        self.response_requested = false;
+        self.requested_frame = None;
+        self.queued_responses.clear();
+        self.item_samples.clear();
+        let unanswered = matches!(
+            self.conversation.last(),
+            Some(ConversationItem::CallerSaid(_) | ConversationItem::ToolOutput { .. })
+        );
+        in_flight || unanswered
+    }
+
     /// Record a tool call; false if this `call_id` already ran (a replay).
     pub fn start_tool(&mut self, call_id: &str) -> bool {
         self.tools_run.insert(call_id.to_owned())
@@ -254,6 +339,65 @@ mod tests {
         let mut s = CallState::default();
         assert!(s.start_tool("call_1"));
         assert!(!s.start_tool("call_1"));
+    }
+
+    #[test]
+    fn a_replaced_upstream_owes_an_answer_to_the_last_unanswered_turn() {
+        let mut s = CallState::default();
+        assert!(!s.upstream_replaced(), "nothing said yet");
+        s.remember(ConversationItem::CallerSaid("I'd like to book".into()));
+        assert!(s.upstream_replaced(), "the caller is waiting for an answer");
+        s.remember(ConversationItem::AgentSaid("Sure, what day?".into()));
+        assert!(!s.upstream_replaced(), "the agent answered; the caller speaks next");
+        s.remember(ConversationItem::ToolCall {
+            call_id: "c1".into(),
+            name: "find_slots".into(),
+            arguments: "{}".into(),
+        });
+        s.remember(ConversationItem::ToolOutput {
+            call_id: "c1".into(),
+            output: "{}".into(),
+        });
+        assert!(s.upstream_replaced(), "a tool result nobody spoke about");
+        s.remember(ConversationItem::AgentSaid("Tuesday at ten".into()));
+        s.response_created("resp_1");
+        assert!(s.upstream_replaced(), "it was mid-answer");
+        assert_eq!(s.active_response(), None, "the old upstream's response is gone with it");
+        assert_eq!(s.request_response("r".into()), ResponseRequest::SendNow("r".into()));
+        s.remember(ConversationItem::CallerSaid("  ".into()));
+        assert_eq!(s.conversation().len(), 5, "an empty transcript adds nothing");
+    }
+
+    #[test]
+    fn reconnect_attempts_are_bounded_and_back_off() {
+        let p = ReconnectPolicy { max_attempts: 4 };
+        let ms: Vec<Option<u64>> = (0..=5)
+            .map(|n| p.delay_before(n).map(|d| d.as_millis() as u64))
+            .collect();
+        assert_eq!(ms, [None, Some(0), Some(500), Some(1000), Some(2000), None]);
+        assert_eq!(ReconnectPolicy { max_attempts: 0 }.delay_before(1), None);
+        assert_eq!(
+            ReconnectPolicy { max_attempts: 9 }.delay_before(9),
+            Some(std::time::Duration::from_secs(4))
+        );
+    }
+
+    #[test]
+    fn conversation_items_never_print_their_content() {
+        let items = [
+            ConversationItem::CallerSaid("Jane Doe".into()),
+            ConversationItem::AgentSaid("Jane".into()),
+            ConversationItem::ToolCall {
+                call_id: "c".into(),
+                name: "verify_patient".into(),
+                arguments: "{\"first_name\":\"Jane\"}".into(),
+            },
+            ConversationItem::ToolOutput {
+                call_id: "c".into(),
+                output: "Jane".into(),
+            },
+        ];
+        assert!(!format!("{items:?}").contains("Jane"));
     }
 
     #[test]

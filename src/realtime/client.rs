@@ -113,15 +113,16 @@ impl UpstreamHandle {
     /// Queue a forwarded caller frame; its latency is measured when the write completes.
     ///
     /// # Errors
-    /// As [`send`](Self::send).
-    pub async fn forward(&self, text: String, origin: Instant) -> Result<(), ()> {
+    /// The pump has ended: the frame comes back unsent, for the session to keep for a
+    /// replacement connection.
+    pub async fn forward(&self, text: String, origin: Instant) -> Result<(), String> {
         self.out_tx
             .send(Outbound {
                 text,
                 origin: Some(origin),
             })
             .await
-            .map_err(|_| ())
+            .map_err(|e| e.0.text)
     }
 
     /// Close at once: the pump sends a close frame and stops.

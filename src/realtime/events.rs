@@ -322,6 +322,23 @@ pub fn assistant_said(text: &str) -> String {
     ))
 }
 
+/// The caller's words as a user message item (replayed into a replacement session).
+pub fn user_said(text: &str) -> String {
+    serde_json::json!({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}],
+    }})
+    .to_string()
+}
+
+/// A function call the model made, as an item (replayed into a replacement session with its
+/// original `call_id`, so the output after it still answers it).
+pub fn function_call_item(call_id: &str, name: &str, arguments: &str) -> String {
+    serde_json::json!({"type": "conversation.item.create", "item": {
+        "type": "function_call", "call_id": call_id, "name": name, "arguments": arguments,
+    }})
+    .to_string()
+}
+
 /// `response.create`, optionally with per-response instructions and tool choice. Built as JSON:
 /// async-openai cannot omit the optional fields (notes §9 gap 3).
 pub fn response_create(instructions: Option<&str>, tool_choice_none: bool) -> String {

@@ -123,6 +123,7 @@ impl SessionHarness {
             )),
             clock,
             disclosure: Arc::new(disclosure),
+            prompts: Arc::new(crate::audio::prompts::ServicePrompts::builtin().map_err(err)?),
             safety,
             notify,
             db,

@@ -22,6 +22,7 @@ mod recording;
 mod recording_s3;
 mod red_flag;
 mod reports;
+mod resilience;
 mod review;
 mod review_chromium;
 mod schedule;
