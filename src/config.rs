@@ -373,6 +373,12 @@ pub struct CallSettings {
     pub max_duration_secs: u64,
     pub disclosure_text: String,
     pub disclosure_wav: Option<PathBuf>,
+    /// When the assistant cannot be reached (or restored), phone callers get a keypad menu.
+    pub keypad_fallback: bool,
+    /// How long the menu waits for a key after it has played.
+    pub keypad_timeout_secs: u64,
+    /// A folder of WAVs replacing the built-in service prompts by file name.
+    pub prompts_dir: Option<PathBuf>,
 }
 
 impl RealtimeSettings {

@@ -142,6 +142,10 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
+        let prompts = Arc::new(
+            crate::audio::prompts::ServicePrompts::load(settings.call.prompts_dir.as_deref())
+                .context("rendering the service prompts")?,
+        );
         let calls = Arc::new(Semaphore::new(settings.server.max_concurrent_calls));
         let page = Arc::new(http::browser::Page::render(&settings));
         let limits = settings.browser.rate_limit;
@@ -156,9 +160,7 @@ impl Application {
                 ehr,
                 clock,
                 disclosure: Arc::new(disclosure),
-                prompts: Arc::new(
-                    crate::audio::prompts::ServicePrompts::builtin().context("rendering the service prompts")?,
-                ),
+                prompts,
                 safety,
                 db,
                 notify,

@@ -5,6 +5,8 @@
 //! exactly when the model is not there — so they are pre-rendered (`assets/render.sh`, espeak-ng)
 //! and embedded. The texts below are what the WAVs say; they go into the call's transcript.
 
+use std::path::Path;
+
 use crate::audio::asset::{AssetError, Prompt};
 use crate::safety::red_flag::Language;
 
@@ -52,6 +54,21 @@ impl ServicePrompts {
     /// # Errors
     /// Only if an embedded WAV is broken (a unit test rules that out).
     pub fn builtin() -> Result<ServicePrompts, AssetError> {
+        ServicePrompts::load(None)
+    }
+
+    /// Render the prompts, each from `dir/<name>.wav` when that file exists (a clinic's own
+    /// recordings), else the built-in one.
+    ///
+    /// # Errors
+    /// A file that is there but is not mono 16-bit PCM.
+    pub fn load(dir: Option<&Path>) -> Result<ServicePrompts, AssetError> {
+        let one = |name: &str, text: &str, builtin: &[u8]| -> Result<Prompt, AssetError> {
+            match dir.map(|d| d.join(format!("{name}.wav"))).filter(|p| p.is_file()) {
+                Some(path) => Prompt::load(text, &path),
+                None => Prompt::builtin(text, builtin),
+            }
+        };
         let digits: [&[u8]; 10] = [
             wav!("digit-0-en"),
             wav!("digit-1-en"),
@@ -65,19 +82,23 @@ impl ServicePrompts {
             wav!("digit-9-en"),
         ];
         Ok(ServicePrompts {
-            one_moment_en: Prompt::builtin(ONE_MOMENT_EN, wav!("one-moment-en"))?,
-            one_moment_es: Prompt::builtin(ONE_MOMENT_ES, wav!("one-moment-es"))?,
-            menu: Prompt::builtin(MENU, wav!("keypad-menu-en"))?,
-            menu_no_staff: Prompt::builtin(MENU_NO_STAFF, wav!("keypad-menu-no-staff-en"))?,
-            callback: Prompt::builtin(CALLBACK, wav!("keypad-callback-en"))?,
-            repeat: Prompt::builtin(REPEAT, wav!("keypad-repeat-en"))?,
-            transfer: Prompt::builtin(TRANSFER, wav!("keypad-transfer-en"))?,
-            goodbye: Prompt::builtin(GOODBYE, wav!("keypad-goodbye-en"))?,
-            failed: Prompt::builtin(FAILED, wav!("keypad-failed-en"))?,
+            one_moment_en: one("one-moment-en", ONE_MOMENT_EN, wav!("one-moment-en"))?,
+            one_moment_es: one("one-moment-es", ONE_MOMENT_ES, wav!("one-moment-es"))?,
+            menu: one("keypad-menu-en", MENU, wav!("keypad-menu-en"))?,
+            menu_no_staff: one(
+                "keypad-menu-no-staff-en",
+                MENU_NO_STAFF,
+                wav!("keypad-menu-no-staff-en"),
+            )?,
+            callback: one("keypad-callback-en", CALLBACK, wav!("keypad-callback-en"))?,
+            repeat: one("keypad-repeat-en", REPEAT, wav!("keypad-repeat-en"))?,
+            transfer: one("keypad-transfer-en", TRANSFER, wav!("keypad-transfer-en"))?,
+            goodbye: one("keypad-goodbye-en", GOODBYE, wav!("keypad-goodbye-en"))?,
+            failed: one("keypad-failed-en", FAILED, wav!("keypad-failed-en"))?,
             digits: digits
                 .iter()
                 .enumerate()
-                .map(|(d, wav)| Prompt::builtin(&d.to_string(), wav))
+                .map(|(d, wav)| one(&format!("digit-{d}-en"), &d.to_string(), wav))
                 .collect::<Result<_, _>>()?,
         })
     }

@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod clock;
+pub mod keypad;
 pub mod registry;
 pub mod session;
 pub mod state;

@@ -57,6 +57,8 @@ pub enum NextStep {
     Unavailable,
     /// Connect the caller to the staff number.
     TransferToStaff,
+    /// Hang up: the server already said goodbye (the keypad fallback).
+    Hangup,
 }
 
 impl NextStep {
@@ -69,6 +71,7 @@ impl NextStep {
             NextStep::Goodbye(Farewell::Normal) => "goodbye:normal",
             NextStep::Unavailable => "unavailable",
             NextStep::TransferToStaff => "transfer",
+            NextStep::Hangup => "hangup",
         }
     }
 
@@ -80,6 +83,7 @@ impl NextStep {
             "goodbye:normal" => NextStep::Goodbye(Farewell::Normal),
             "unavailable" => NextStep::Unavailable,
             "transfer" => NextStep::TransferToStaff,
+            "hangup" => NextStep::Hangup,
             _ => return None,
         })
     }

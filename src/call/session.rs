@@ -88,6 +88,8 @@ pub enum Outcome {
     Shutdown,
     /// The caller asked for staff; Twilio dials the staff line next.
     Transferred,
+    /// The keypad fallback finished (a callback was queued, or nobody answered the menu).
+    KeypadDone,
 }
 
 impl Outcome {
@@ -103,6 +105,7 @@ impl Outcome {
             Outcome::MaxDuration => "max_duration",
             Outcome::Shutdown => "shutdown",
             Outcome::Transferred => "transferred",
+            Outcome::KeypadDone => "keypad",
         }
     }
 
@@ -117,6 +120,8 @@ impl Outcome {
             Outcome::MaxDuration => Some(NextStep::Goodbye(Farewell::MaxDuration)),
             Outcome::Shutdown => Some(NextStep::Goodbye(Farewell::Shutdown)),
             Outcome::Transferred => Some(NextStep::TransferToStaff),
+            // The keypad said its own goodbye.
+            Outcome::KeypadDone => Some(NextStep::Hangup),
         }
     }
 }
@@ -177,7 +182,7 @@ fn close_for(format: AudioFormat, outcome: &Outcome) -> (u16, &'static str) {
         (AudioFormat::Pcmu, _) => (1000, "continuing call"),
         (AudioFormat::Pcm24k, Outcome::Idle) => (1000, "ended after a long silence"),
         (AudioFormat::Pcm24k, Outcome::MaxDuration) => (1000, "maximum call length reached"),
-        (AudioFormat::Pcm24k, Outcome::Transferred) => (1000, "call ended"),
+        (AudioFormat::Pcm24k, Outcome::Transferred | Outcome::KeypadDone) => (1000, "call ended"),
         (AudioFormat::Pcm24k, Outcome::Shutdown) => (1001, "server restarting"),
         (AudioFormat::Pcm24k, Outcome::CallerProtocol(_)) => (1008, "protocol error"),
         (AudioFormat::Pcm24k, Outcome::UpstreamUnavailable(_) | Outcome::UpstreamLost(_)) => {
@@ -357,6 +362,12 @@ pub struct Session {
     /// Instructions sent after the session's own (the safety mode after a red flag): a
     /// replacement upstream gets them too.
     instructions_override: Option<String>,
+    /// The keypad fallback, once the assistant is out of reach (phone calls only).
+    keypad: Option<crate::call::keypad::Keypad>,
+    /// The mark after the menu, and when the caller's time to press a key runs out.
+    keypad_mark: Option<String>,
+    keypad_deadline: Option<Instant>,
+    keypad_menus: u32,
     /// Tool calls in flight; dropped (aborted) with the session.
     tools: tokio::task::JoinSet<crate::tools::ToolResult>,
     /// Tool calls for the manifest (names and outcomes, no arguments).
@@ -455,6 +466,10 @@ impl Session {
             replacements: 0,
             frames_dropped: 0,
             instructions_override: None,
+            keypad: None,
+            keypad_mark: None,
+            keypad_deadline: None,
+            keypad_menus: 0,
             tools: tokio::task::JoinSet::new(),
             tool_log: Vec::new(),
             transfer_pending: false,
@@ -584,6 +599,9 @@ impl Session {
         if let Some(at) = self.recycle_at() {
             next = next.min(at);
         }
+        if let Some(at) = self.keypad_deadline {
+            next = next.min(at);
+        }
         next
     }
 
@@ -603,6 +621,12 @@ impl Session {
         }
         if self.max_deadline <= now {
             return Err(Outcome::MaxDuration);
+        }
+        if self.keypad_deadline.is_some_and(|at| at <= now) {
+            self.keypad_deadline = None;
+            if let Some(action) = self.keypad.as_mut().map(crate::call::keypad::Keypad::on_timeout) {
+                self.run_keypad(action).await?;
+            }
         }
         if self.recycle_at().is_some_and(|at| at <= now) {
             self.recycle_wanted = true;
@@ -695,7 +719,9 @@ impl Session {
             if let Upstream::Ready(handle, _) = std::mem::replace(&mut self.upstream, Upstream::Gone) {
                 handle.close().await;
             }
-            return Err(Outcome::UpstreamLost("reconnect_failed"));
+            return self
+                .fall_back_to_keypad(Outcome::UpstreamLost("reconnect_failed"))
+                .await;
         };
         if let Upstream::Ready(handle, _) = std::mem::replace(&mut self.upstream, Upstream::Gone) {
             handle.close().await;
@@ -717,7 +743,12 @@ impl Session {
     /// "One moment, please" after whatever is queued for the caller (recorded, logged).
     async fn play_one_moment(&mut self) -> Result<(), Outcome> {
         let prompts = self.deps.prompts.clone();
-        let prompt = prompts.one_moment(self.caller_language);
+        self.play_prompt(prompts.one_moment(self.caller_language)).await
+    }
+
+    /// A service prompt after whatever is queued for the caller: sent, recorded on the agent leg
+    /// where it plays, and put in the call log.
+    async fn play_prompt(&mut self, prompt: &crate::audio::asset::Prompt) -> Result<(), Outcome> {
         let audio = prompt_bytes(self.format, prompt);
         let mut samples = Vec::with_capacity(audio.len());
         decode_leg(self.format, &audio, &mut samples);
@@ -740,6 +771,140 @@ impl Session {
             at_ms: Some(start / self.clock.samples_per_ms()),
         });
         Ok(())
+    }
+
+    /// The assistant is out of reach for good: a phone caller gets the keypad menu (a browser
+    /// caller has no keypad and the call ends as before). Audited, with why.
+    async fn fall_back_to_keypad(&mut self, why: Outcome) -> Result<(), Outcome> {
+        if self.format != AudioFormat::Pcmu || !self.deps.settings.call.keypad_fallback || self.keypad.is_some() {
+            return Err(why);
+        }
+        self.upstream = Upstream::Gone;
+        self.held_agent.clear();
+        self.held_agent_samples = 0;
+        // The menu has its own timeout; the assistant's idle prompt does not apply.
+        self.idle_deadline = self.max_deadline;
+        let (keypad, first) = crate::call::keypad::Keypad::start(self.can_transfer());
+        self.keypad = Some(keypad);
+        tracing::warn!(call_id = %self.id, reason = why.label(), "assistant unreachable; keypad menu");
+        self.audit_keypad(
+            "call.keypad_fallback",
+            AuditOutcome::Success,
+            serde_json::json!({"reason": why.label()}),
+        )
+        .await;
+        self.run_keypad(first).await
+    }
+
+    /// Carry out what the keypad menu decided.
+    async fn run_keypad(&mut self, action: crate::call::keypad::KeypadAction) -> Result<(), Outcome> {
+        use crate::call::keypad::KeypadAction as A;
+        let prompts = self.deps.prompts.clone();
+        match action {
+            A::Nothing => Ok(()),
+            A::PlayMenu => {
+                let staff = self
+                    .keypad
+                    .as_ref()
+                    .is_some_and(crate::call::keypad::Keypad::staff_line);
+                self.play_prompt(if staff { &prompts.menu } else { &prompts.menu_no_staff })
+                    .await?;
+                self.keypad_menus += 1;
+                let mark = format!("keypad-{}", self.keypad_menus);
+                self.send_caller(CallerCommand::Mark(mark.clone())).await?;
+                self.keypad_mark = Some(mark);
+                self.keypad_deadline = None;
+                Ok(())
+            }
+            A::RequestCallback => {
+                self.keypad_deadline = None;
+                let now = i64::try_from(self.deps.clock.now_unix_ms()).unwrap_or(i64::MAX);
+                let queued = crate::storage::callbacks::queue(
+                    &self.deps.db,
+                    self.id.as_str(),
+                    None,
+                    "callback requested on the keypad (assistant unavailable)",
+                    now,
+                )
+                .await;
+                match queued {
+                    Ok(reference) => {
+                        tracing::info!(call_id = %self.id, "keypad callback queued");
+                        self.audit_keypad(
+                            "callback.requested",
+                            AuditOutcome::Success,
+                            serde_json::json!({"reference": reference, "via": "keypad"}),
+                        )
+                        .await;
+                        self.play_prompt(&prompts.callback).await?;
+                        for digit in prompts.digits(&reference) {
+                            self.play_prompt(digit).await?;
+                        }
+                        self.play_prompt(&prompts.repeat).await?;
+                        for digit in prompts.digits(&reference) {
+                            self.play_prompt(digit).await?;
+                        }
+                        self.play_prompt(&prompts.goodbye).await?;
+                    }
+                    Err(e) => {
+                        tracing::error!(call_id = %self.id, error.message = %e, "keypad callback could not be queued");
+                        self.audit_keypad(
+                            "callback.requested",
+                            AuditOutcome::Failure,
+                            serde_json::json!({"via": "keypad", "error": "storage"}),
+                        )
+                        .await;
+                        self.play_prompt(&prompts.failed).await?;
+                    }
+                }
+                self.end_after_playout(Outcome::KeypadDone);
+                Ok(())
+            }
+            A::Transfer => {
+                self.keypad_deadline = None;
+                self.audit_keypad("keypad.transfer", AuditOutcome::Success, serde_json::json!({}))
+                    .await;
+                self.play_prompt(&prompts.transfer).await?;
+                self.end_after_playout(Outcome::Transferred);
+                Ok(())
+            }
+            A::Goodbye => {
+                self.keypad_deadline = None;
+                self.audit_keypad(
+                    "keypad.no_input",
+                    AuditOutcome::Success,
+                    serde_json::json!({"menus": self.keypad_menus}),
+                )
+                .await;
+                self.play_prompt(&prompts.goodbye).await?;
+                self.end_after_playout(Outcome::KeypadDone);
+                Ok(())
+            }
+        }
+    }
+
+    /// End the call once what is queued for the caller has played.
+    fn end_after_playout(&mut self, outcome: Outcome) {
+        let queued_ms = self.playout.queued_end().saturating_sub(self.clock.caller_now()) / self.clock.samples_per_ms();
+        self.end_at = Some((Instant::now() + Duration::from_millis(queued_ms + 300), outcome));
+    }
+
+    async fn audit_keypad(&self, action: &str, outcome: AuditOutcome, details: serde_json::Value) {
+        let event = AuditEvent {
+            actor: Actor::Agent {
+                call_id: self.id.to_string(),
+            },
+            action: action.into(),
+            call_id: Some(self.id.to_string()),
+            patient: None,
+            reason: Some("keypad fallback".into()),
+            outcome,
+            details,
+            at_ms: self.deps.clock.now_unix_ms(),
+        };
+        if let Err(e) = self.deps.audit.append_or_spool(&event).await {
+            tracing::error!(call_id = %self.id, action, error.message = %e, "keypad audit record could not be stored");
+        }
     }
 
     /// A replacement upstream is connected: configure it exactly like the first, give it the
@@ -840,12 +1005,14 @@ impl Session {
                 self.upstream = Upstream::Gone;
                 self.deps.metrics.upstream_error(e.kind());
                 tracing::error!(call_id = %self.id, error.message = %e, "upstream unavailable at call start");
-                return Err(Outcome::UpstreamUnavailable(e.kind()));
+                return self.fall_back_to_keypad(Outcome::UpstreamUnavailable(e.kind())).await;
             }
             Err(_) => {
                 self.upstream = Upstream::Gone;
                 self.deps.metrics.upstream_error("connect_task");
-                return Err(Outcome::UpstreamUnavailable("connect_task"));
+                return self
+                    .fall_back_to_keypad(Outcome::UpstreamUnavailable("connect_task"))
+                    .await;
             }
         };
         tracing::info!(call_id = %self.id, generation = handle.generation, "upstream connected");
@@ -881,7 +1048,9 @@ impl Session {
                     frame: events::append(audio.upstream_b64),
                     origin,
                 };
-                if matches!(self.upstream, Upstream::Ready(..)) {
+                if self.keypad.is_some() {
+                    // No assistant to hear it; the recording has it.
+                } else if matches!(self.upstream, Upstream::Ready(..)) {
                     self.append_upstream(pending).await?;
                 } else {
                     if self.pending_caller.len() >= self.max_pending_caller {
@@ -904,9 +1073,23 @@ impl Session {
                 }
             }
             CallerEvent::MarkPlayed(name) => self.on_mark(&name).await?,
-            CallerEvent::Dtmf(_) => {
-                // Kept for the keypad fallback; the digit itself is not logged.
+            CallerEvent::Dtmf(digit) => {
+                // The digit itself is not logged (a caller may key in anything).
                 tracing::debug!(call_id = %self.id, "dtmf received");
+                let action = self.keypad.as_mut().map(|k| k.on_digit(&digit.to_string()));
+                if let Some(action) = action.filter(|a| *a != crate::call::keypad::KeypadAction::Nothing) {
+                    // A key cuts the menu short, as on any phone menu.
+                    if self.playout.is_playing() {
+                        self.send_caller(CallerCommand::Clear).await?;
+                        if let Some(cut) = self.playout.clear(Instant::now(), self.clock.caller_now()) {
+                            self.record(AudioChunk::CutAgent {
+                                at_sample: cut.at_sample,
+                            })
+                            .await;
+                        }
+                    }
+                    self.run_keypad(action).await?;
+                }
             }
             CallerEvent::Hangup => return Err(Outcome::HungUp),
             // Browser only. Truncation was already sent at the clear from the marks the page had
@@ -960,6 +1143,12 @@ impl Session {
         }
         if self.safety_playing.as_deref() == Some(name) {
             return self.on_script_played().await;
+        }
+        if self.keypad_mark.as_deref() == Some(name) {
+            self.keypad_mark = None;
+            self.keypad_deadline =
+                Some(Instant::now() + Duration::from_secs(self.deps.settings.call.keypad_timeout_secs));
+            return Ok(());
         }
         match self.playout.mark_echoed(name, Instant::now()) {
             MarkOutcome::Played { .. } => {

@@ -244,25 +244,16 @@ async fn queue_callback(
     target: &outbox::ReplyTarget,
     now: i64,
 ) -> Result<String, crate::storage::StorageError> {
-    let mut digits = [0u8; 4];
-    getrandom::fill(&mut digits).map_err(|_| crate::storage::StorageError::Entropy)?;
-    let reference = format!("{:06}", u32::from_le_bytes(digits) % 1_000_000);
     let patient_ref = state.deps.notify.patient_ref(&target.patient_id);
     let call_id = target.call_id.clone().unwrap_or_else(|| "sms".into());
-    state
-        .deps
-        .db
-        .exec(
-            "INSERT INTO callback_requests (reference, call_id, patient_ref, topic, created_at_ms) VALUES (?, ?, ?, ?, ?)",
-            &[
-                Arg::Text(&reference),
-                Arg::Text(&call_id),
-                Arg::OptText(patient_ref.as_ref().map(crate::telemetry::PhiRef::as_str)),
-                Arg::Text("reschedule (SMS reply)"),
-                Arg::I64(now),
-            ],
-        )
-        .await?;
+    let reference = crate::storage::callbacks::queue(
+        &state.deps.db,
+        &call_id,
+        patient_ref.as_ref().map(crate::telemetry::PhiRef::as_str),
+        "reschedule (SMS reply)",
+        now,
+    )
+    .await?;
     let event = system_event(
         state,
         "callback.requested",

@@ -57,6 +57,7 @@ pub fn next_step(twilio: &TwilioSettings, step: Option<NextStep>) -> String {
     match step {
         Some(NextStep::Goodbye(farewell)) => document(&format!("{}<Hangup/>", say(twilio, farewell.text()))),
         Some(NextStep::TransferToStaff) => document(&staff_or_goodbye(twilio)),
+        Some(NextStep::Hangup) => document("<Hangup/>"),
         // No step recorded: the stream never started or the session could not say; the caller
         // must still hear a real answer.
         Some(NextStep::Unavailable) | None => document(&format!(

@@ -46,6 +46,9 @@ pub enum StorageError {
     /// The OS gave no randomness for a new token (retryable).
     #[error("no randomness available")]
     Entropy,
+    /// Freshly drawn references were all taken (retryable).
+    #[error("no free reference after several draws")]
+    ReferenceTaken,
 }
 
 impl From<sqlx::Error> for StorageError {

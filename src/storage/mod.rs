@@ -8,6 +8,7 @@
 //! - [`sql`]: one query text for both backends.
 
 pub mod blob;
+pub mod callbacks;
 pub mod calls;
 pub mod crypto;
 pub mod db;

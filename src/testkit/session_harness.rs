@@ -113,6 +113,8 @@ impl SessionHarness {
             classifier: None,
         };
         let notify = crate::notify::Notifications::new(&settings, db.clone(), clock.clone());
+        let prompts =
+            Arc::new(crate::audio::prompts::ServicePrompts::load(settings.call.prompts_dir.as_deref()).map_err(err)?);
         let deps = CallDeps {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
@@ -123,7 +125,7 @@ impl SessionHarness {
             )),
             clock,
             disclosure: Arc::new(disclosure),
-            prompts: Arc::new(crate::audio::prompts::ServicePrompts::builtin().map_err(err)?),
+            prompts,
             safety,
             notify,
             db,

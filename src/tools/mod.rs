@@ -479,42 +479,23 @@ async fn request_callback(ctx: &ToolContext, req: &ToolRequest) -> Answered {
         .filter(|c| c.is_alphanumeric() || c.is_whitespace())
         .take(80)
         .collect();
-    let mut digits = [0u8; 4];
-    let _ = getrandom::fill(&mut digits);
-    let reference = format!("{:06}", u32::from_le_bytes(digits) % 1_000_000);
     let patient = ctx.verified.as_ref().map(|p| p.phi_ref().clone());
     let now = ctx.deps.clock.now_unix_ms() as i64;
-    let stored = match &ctx.deps.db {
-        crate::storage::Db::Sqlite(pool) => sqlx::query(
-            "INSERT INTO callback_requests (reference, call_id, patient_ref, topic, created_at_ms) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&reference)
-        .bind(&ctx.call_id)
-        .bind(patient.as_ref().map(PhiRef::as_str))
-        .bind(&topic)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|_| ()),
-        crate::storage::Db::Postgres(pool) => sqlx::query(
-            "INSERT INTO callback_requests (reference, call_id, patient_ref, topic, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&reference)
-        .bind(&ctx.call_id)
-        .bind(patient.as_ref().map(PhiRef::as_str))
-        .bind(&topic)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|_| ()),
-    };
-    if stored.is_err() {
+    let stored = crate::storage::callbacks::queue(
+        &ctx.deps.db,
+        &ctx.call_id,
+        patient.as_ref().map(PhiRef::as_str),
+        &topic,
+        now,
+    )
+    .await;
+    let Ok(reference) = stored else {
         return Answered(
             say("The callback could not be recorded right now. Apologise and ask the caller to call back later."),
             Effect::None,
             "callback_failed",
         );
-    }
+    };
     let event = audit_event(
         ctx,
         "callback.requested",

@@ -58,8 +58,8 @@ pub struct Options {
     pub gate_upstream: bool,
     /// A short disclosure (0.1 s) keeps real-time playout tests fast; false = the built-in one.
     pub short_disclosure: bool,
-    /// Replace the red-flag script recordings with four distinct 100 ms tones (tests wait for a
-    /// script's mark; the real recordings last 8-18 s).
+    /// Replace the red-flag script recordings and the keypad prompts with distinct 100 ms tones
+    /// (tests wait for their marks; the real recordings last 2-18 s).
     pub short_scripts: bool,
     /// A PostgreSQL database to use instead of the SQLite default.
     pub postgres: Option<PgDatabase>,
@@ -125,6 +125,24 @@ pub async fn spawn_app_with(options: Options, tweak: impl FnOnce(&mut Settings))
             write_tone_wav(&dir.join(format!("script-{name}.wav")), 8000, 800, freq);
         }
         settings.safety.scripts_dir = Some(dir);
+        // The keypad's prompts as distinct 100 ms tones too (tests wait on the menu's mark); the
+        // "one moment" stays the real recording.
+        let dir = data.path().join("prompts");
+        std::fs::create_dir_all(&dir).expect("prompts dir");
+        let names = [
+            "keypad-menu-en",
+            "keypad-menu-no-staff-en",
+            "keypad-callback-en",
+            "keypad-repeat-en",
+            "keypad-transfer-en",
+            "keypad-goodbye-en",
+            "keypad-failed-en",
+        ];
+        let digits = (0..10).map(|d| format!("digit-{d}-en"));
+        for (i, name) in names.iter().map(|n| (*n).to_owned()).chain(digits).enumerate() {
+            write_tone_wav(&dir.join(format!("{name}.wav")), 8000, 800, 800.0 + 50.0 * i as f32);
+        }
+        settings.call.prompts_dir = Some(dir);
     }
     tweak(&mut settings);
     let app = Application::build_with_clock(settings, options.clock)

@@ -52,7 +52,8 @@ async fn at_capacity_a_racing_upgrade_is_refused_and_the_next_step_speaks() {
 
 #[tokio::test]
 async fn upstream_refused_ends_in_the_spoken_unavailable_step() {
-    let app = spawn_app().await;
+    // With the keypad fallback turned off (tests/api/keypad.rs has it on).
+    let app = spawn_app_with(Options::default(), |s| s.call.keypad_fallback = false).await;
     app.fake.set_refuse_status(Some(503));
     let mut caller = app.twilio_call(&call_sid(3)).await;
     let (code, _) = timeout(GUARD, caller.wait_closed()).await.unwrap().unwrap();
@@ -69,12 +70,13 @@ async fn upstream_refused_ends_in_the_spoken_unavailable_step() {
 
 #[tokio::test]
 async fn upstream_that_stops_answering_pings_is_detected() {
-    // Detection alone: with reconnects off, the lost upstream ends the AI part of the call
-    // (tests/api/resilience.rs covers the replacement).
+    // Detection alone: with reconnects and the keypad off, the lost upstream ends the call
+    // (tests/api/resilience.rs and keypad.rs cover what happens with them on).
     let app = spawn_app_with(Options::default(), |s| {
         s.realtime.ping_interval_secs = 1;
         s.realtime.pong_timeout_secs = 1;
         s.realtime.reconnect_attempts = 0;
+        s.call.keypad_fallback = false;
     })
     .await;
     let mut caller = app.twilio_call(&call_sid(5)).await;

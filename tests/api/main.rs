@@ -13,6 +13,7 @@ mod cli;
 mod clinic;
 mod ehr_fhir;
 mod fhir_peer;
+mod keypad;
 mod lifecycle;
 mod notify_email;
 mod notify_sms;

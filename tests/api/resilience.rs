@@ -184,6 +184,7 @@ async fn an_upstream_that_cannot_be_restored_ends_in_the_spoken_unavailable_step
     let app = spawn_app_with(Options::default(), |s| {
         s.realtime.greeting = String::new();
         s.realtime.reconnect_attempts = 2;
+        s.call.keypad_fallback = false;
     })
     .await;
     let mut caller = app.twilio_call(&call_sid(2)).await;
