@@ -118,17 +118,22 @@ impl Application {
             local: local_blobs.clone(),
             store: blobs.clone(),
         };
-        // Recordings of calls a crash interrupted are finalised (marked incomplete); recordings
-        // whose upload failed are retried; each is audited.
+        // Recordings of calls a crash interrupted are finalised (marked incomplete) and the calls
+        // closed (`call.ended` written late, row completed); recordings whose upload failed are
+        // retried; each is audited. Only this replica's calls: the spools in its own folder say
+        // which those were (other replicas' open rows are live calls).
         let now = clock.now_unix_ms();
-        let mut recovered = recording::recorder::recover_spools(&stores, now)
+        let interrupted = recording::recorder::find_interrupted(&stores)
             .await
-            .context("recovering recordings")?;
-        recovered.extend(
-            recording::recorder::retry_outbox(&stores)
+            .context("finding interrupted recordings")?;
+        for spool in &interrupted {
+            close_interrupted(&audit, &db, &stores, spool, now)
                 .await
-                .context("retrying the recording outbox")?,
-        );
+                .context("closing an interrupted call")?;
+        }
+        let recovered = recording::recorder::retry_outbox(&stores)
+            .await
+            .context("retrying the recording outbox")?;
         for stored in &recovered {
             audit_recovered(&audit, &db, stored, now)
                 .await
@@ -447,6 +452,91 @@ async fn audit_recovered(
         at_ms: now,
     };
     audit.append_or_spool(&event).await.map(|_| ())
+}
+
+/// The outcome of a call a crash interrupted (the row's `outcome`, the `call.ended` details).
+const INTERRUPTED: &str = "interrupted";
+
+/// Close one call a crash interrupted, from the spool it left: `call.ended` (reason
+/// `interrupted`, flagged late) unless the call's end is already recorded, then its row if still
+/// open, then its recording (incomplete) and `recording.stored`. The spool is removed last, so a
+/// crash during this leaves it for the next start, and every step is written at most once.
+async fn close_interrupted(
+    audit: &AuditLog,
+    db: &storage::Db,
+    stores: &recording::recorder::Stores,
+    spool: &recording::recorder::InterruptedSpool,
+    now: u64,
+) -> Result<(), crate::audit::AuditError> {
+    let call_id = spool.call_id.as_str();
+    let row = storage::calls::get(db, call_id).await.unwrap_or_else(|e| {
+        tracing::warn!(call_id, error.message = %e, "interrupted call's row could not be read");
+        None
+    });
+    let recorded_ms = spool.duration_ms();
+    let started_at_ms = row
+        .as_ref()
+        .and_then(|r| u64::try_from(r.started_at_ms).ok())
+        .unwrap_or_else(|| now.saturating_sub(recorded_ms));
+    let transport = row.as_ref().map_or(spool.transport, |r| {
+        if r.transport == "browser" { "browser" } else { "twilio" }
+    });
+    // The end of the recorded audio: the last moment known to be part of the call.
+    let mut ended_at_ms = started_at_ms.saturating_add(recorded_ms).min(now.max(started_at_ms));
+    let mut outcome = INTERRUPTED.to_owned();
+    let mut position = None;
+    match audit.call_record(call_id, "call.ended").await? {
+        // The call had ended (its record is in, possibly still spooled) and the process died
+        // before its recording and row were finished: keep what that record says.
+        Some(record) => {
+            if let Some(o) = record["details"]["outcome"].as_str() {
+                outcome = o.to_owned();
+            }
+            ended_at_ms = record["at_ms"].as_u64().unwrap_or(ended_at_ms);
+        }
+        None => {
+            let event = crate::audit::AuditEvent {
+                actor: crate::audit::Actor::Agent {
+                    call_id: call_id.to_owned(),
+                },
+                action: "call.ended".into(),
+                call_id: Some(call_id.to_owned()),
+                patient: None,
+                reason: Some(INTERRUPTED.into()),
+                outcome: crate::audit::AuditOutcome::Success,
+                details: serde_json::json!({
+                    "outcome": INTERRUPTED,
+                    "transport": transport,
+                    "duration_ms": ended_at_ms.saturating_sub(started_at_ms),
+                    "recorded_ms": recorded_ms,
+                    "recovered_at_ms": now,
+                }),
+                at_ms: ended_at_ms,
+            };
+            if let crate::audit::AuditDisposition::Appended(r) = audit.append_late_or_spool(&event).await? {
+                position = Some(recording::recorder::AuditPosition {
+                    index: r.index,
+                    hash: crate::config::hex(&r.hash),
+                });
+            }
+            tracing::warn!(call_id, "interrupted call ended (audited late)");
+        }
+    }
+    match storage::calls::close_if_open(db, call_id, ended_at_ms, &outcome).await {
+        Ok(true) => tracing::info!(call_id, outcome = %outcome, "interrupted call's row closed"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(call_id, error.message = %e, "interrupted call's row could not be closed"),
+    }
+    let mut manifest = spool.manifest(started_at_ms, ended_at_ms, &outcome);
+    manifest.transport = transport.into();
+    manifest.audit_position = position;
+    match recording::recorder::finalise_interrupted(stores, spool, manifest).await {
+        Ok(stored) => audit_recovered(audit, db, &stored, now).await,
+        Err(e) => {
+            tracing::error!(call_id, error.message = %e, "interrupted recording could not be finalised; retried at the next start");
+            Ok(())
+        }
+    }
 }
 
 /// The EHR configuration picks. A FHIR server that does not answer at start is logged, not fatal:

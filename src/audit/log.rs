@@ -41,6 +41,9 @@ pub enum AuditError {
     /// The chain head in the database is malformed (integrity problem; run `audit verify`).
     #[error("audit chain head is malformed")]
     Head,
+    /// A stored record's bytes are not JSON (integrity problem; run `audit verify`).
+    #[error("stored audit record is malformed")]
+    Record,
     /// Neither the database nor the local spool could take the record.
     #[error("audit record could be neither stored nor spooled")]
     Spool(#[from] SpoolError),
@@ -146,6 +149,55 @@ impl AuditLog {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// As [`append_or_spool`](Self::append_or_spool), flagged late: for a record of something that
+    /// happened before records already in the chain (the end of a call a crash interrupted,
+    /// written at the next start). A spooled record is appended late anyway.
+    ///
+    /// # Errors
+    /// Only when the spool cannot be written either.
+    pub async fn append_late_or_spool(&self, event: &AuditEvent) -> Result<AuditDisposition, AuditError> {
+        match self.append_inner(event, true).await {
+            Ok(receipt) => Ok(AuditDisposition::Appended(receipt)),
+            Err(AuditError::Storage(e)) => {
+                tracing::warn!(action = %event.action, error.message = %e, "late audit record spooled: database unavailable");
+                self.spool.push(event).await?;
+                Ok(AuditDisposition::Spooled)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first `action` record about `call_id`, as JSON: from the chain (the stored record), or
+    /// else from the spool (the event, not appended yet). Lets start-up write a call's end once.
+    ///
+    /// # Errors
+    /// The database or the spool cannot be read.
+    pub async fn call_record(&self, call_id: &str, action: &str) -> Result<Option<serde_json::Value>, AuditError> {
+        use crate::storage::sql::Arg;
+        let rows: Vec<(Vec<u8>,)> = self
+            .db
+            .all(
+                "SELECT canonical FROM audit_log WHERE call_id = ? AND action = ? ORDER BY idx LIMIT 1",
+                &[Arg::Text(call_id), Arg::Text(action)],
+            )
+            .await?;
+        if let Some((canonical,)) = rows.into_iter().next() {
+            return Ok(Some(
+                serde_json::from_slice(&canonical).map_err(|_| AuditError::Record)?,
+            ));
+        }
+        for path in self.spool.entries()? {
+            match Spool::read(&path) {
+                Ok(event) if event.call_id.as_deref() == Some(call_id) && event.action == action => {
+                    return Ok(Some(serde_json::to_value(&event).map_err(SpoolError::from)?));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(file = %path.display(), error.message = %e, "unreadable audit spool entry"),
+            }
+        }
+        Ok(None)
     }
 
     /// Append every spooled record (flagged late), oldest first. Returns how many were appended.

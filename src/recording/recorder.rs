@@ -9,7 +9,8 @@
 //!
 //! At the end the spool is turned into a WAV (header from hound, samples streamed from the spool,
 //! never written in the clear), stored with its manifest in the blob store, and the spool removed.
-//! A spool left by a crash is finalised at the next start ([`recover_spools`]), marked incomplete.
+//! A spool left by a crash is found at the next start ([`find_interrupted`]) and finalised
+//! ([`finalise_interrupted`]), marked incomplete.
 
 use std::collections::VecDeque;
 
@@ -450,13 +451,45 @@ async fn store(
     })
 }
 
-/// Finalise spools a crash left behind (marked incomplete). Returns what was stored.
+/// A recording spool a crash left behind. Spools live in this replica's own local folder, so the
+/// call was this replica's, and it never finished: its end is recorded at the next start.
+#[derive(Debug, Clone)]
+pub struct InterruptedSpool {
+    pub call_id: String,
+    /// `twilio` (8 kHz spools) or `browser`: the guess from the rate, for a call with no row.
+    pub transport: &'static str,
+    spooled: Spooled,
+}
+
+impl InterruptedSpool {
+    /// How much of the call's media clock the spool holds: a lower bound on the call's length
+    /// (audio still in the recorder's window or unsealed chunk when the process died is lost).
+    pub fn duration_ms(&self) -> u64 {
+        self.spooled.frames * 1000 / u64::from(self.spooled.sample_rate.max(1))
+    }
+
+    /// The manifest input for finalising this spool: what start-up knows about the call.
+    pub fn manifest(&self, started_at_ms: u64, ended_at_ms: u64, outcome: &str) -> ManifestInput {
+        ManifestInput {
+            call_id: self.call_id.clone(),
+            transport: self.transport.into(),
+            started_at_ms,
+            ended_at_ms,
+            outcome: outcome.into(),
+            ..ManifestInput::default()
+        }
+    }
+}
+
+/// Spools a crash left behind, partial writes recovered first (every whole sealed chunk kept).
+/// Calls that ended and only wait for their upload are left to [`retry_outbox`] (complete).
+/// Run before any recorder starts: a spool being written must not be recovered.
 ///
 /// # Errors
-/// The blob store cannot be listed; individual spools that fail are logged and left in place.
-pub async fn recover_spools(stores: &Stores, now_ms: u64) -> Result<Vec<StoredRecording>, RecordingError> {
+/// The local folder cannot be listed or read; individual partial spools that cannot be
+/// recovered are logged and left in place.
+pub async fn find_interrupted(stores: &Stores) -> Result<Vec<InterruptedSpool>, RecordingError> {
     let blobs = &stores.local;
-    let mut stored = Vec::new();
     let mut keys = blobs.list(SPOOL_PREFIX).await?;
     for partial in blobs.list_partial(SPOOL_PREFIX).await? {
         match blobs.recover_partial(&partial).await {
@@ -469,6 +502,7 @@ pub async fn recover_spools(stores: &Stores, now_ms: u64) -> Result<Vec<StoredRe
     }
     keys.sort();
     keys.dedup();
+    let mut found = Vec::new();
     for key in keys {
         let Some((call_id, rate)) = parse_spool_key(&key) else {
             tracing::warn!(key = %key, "unrecognised spool blob left in place");
@@ -479,31 +513,32 @@ pub async fn recover_spools(stores: &Stores, now_ms: u64) -> Result<Vec<StoredRe
             continue;
         }
         let frames = blobs.len(&key).await? / FRAME_BYTES;
-        let spooled = Spooled {
-            key: key.clone(),
-            sample_rate: rate,
-            frames,
-            stats: RecorderStats::default(),
-        };
-        let manifest = ManifestInput {
-            call_id: call_id.clone(),
-            transport: if rate == 8000 {
-                "twilio".into()
-            } else {
-                "browser".into()
+        found.push(InterruptedSpool {
+            call_id,
+            transport: if rate == 8000 { "twilio" } else { "browser" },
+            spooled: Spooled {
+                key,
+                sample_rate: rate,
+                frames,
+                stats: RecorderStats::default(),
             },
-            started_at_ms: now_ms.saturating_sub(frames * 1000 / u64::from(rate.max(1))),
-            outcome: "server_interrupted".into(),
-            ..ManifestInput::default()
-        };
-        match store(stores, &spooled, manifest, true).await {
-            Ok(s) => {
-                tracing::warn!(call_id = %call_id, "recording of an interrupted call finalised (incomplete)");
-                stored.push(s);
-            }
-            Err(e) => tracing::error!(key = %key, error.message = %e, "interrupted recording could not be finalised"),
-        }
+        });
     }
+    Ok(found)
+}
+
+/// Store an interrupted call's recording from its spool (marked incomplete), then remove the
+/// spool: the spool is what marks the call as interrupted, so it goes last.
+///
+/// # Errors
+/// The blob store failed; the spool stays for the next start.
+pub async fn finalise_interrupted(
+    stores: &Stores,
+    spool: &InterruptedSpool,
+    manifest: ManifestInput,
+) -> Result<StoredRecording, RecordingError> {
+    let stored = store(stores, &spool.spooled, manifest, true).await?;
+    tracing::warn!(call_id = %spool.call_id, "recording of an interrupted call finalised (incomplete)");
     Ok(stored)
 }
 

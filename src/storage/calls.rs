@@ -225,3 +225,19 @@ pub async fn record_tool_outcomes(db: &Db, call_id: &str, outcomes: &[ToolOutcom
     }
     tx.commit().await
 }
+
+/// Close the row of a call a crash interrupted, only if it is still open: a row another path
+/// already completed keeps its values, and a rerun changes nothing. Returns whether it closed it.
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn close_if_open(db: &Db, call_id: &str, ended_at_ms: u64, outcome: &str) -> Result<bool, StorageError> {
+    use crate::storage::sql::Arg;
+    let closed = db
+        .exec(
+            "UPDATE calls SET ended_at_ms = ?, outcome = ? WHERE call_id = ? AND ended_at_ms IS NULL",
+            &[Arg::I64(i(ended_at_ms)), Arg::Text(outcome), Arg::Text(call_id)],
+        )
+        .await?;
+    Ok(closed > 0)
+}

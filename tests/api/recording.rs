@@ -244,7 +244,9 @@ async fn the_recording_is_encrypted_at_rest() {
             if path.is_dir() {
                 stack.push(path);
             } else if path.file_name().is_some_and(|n| n == "disclosure.wav")
-                || path.parent().is_some_and(|p| p.ends_with("scripts") || p.ends_with("prompts"))
+                || path
+                    .parent()
+                    .is_some_and(|p| p.ends_with("scripts") || p.ends_with("prompts"))
             {
                 // The test's own prompt fixtures (disclosure, safety scripts, keypad prompts), not
                 // server output.
