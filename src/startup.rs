@@ -131,6 +131,10 @@ impl Application {
                 .await
                 .context("closing an interrupted call")?;
         }
+        // Calls this replica marked open whose crash came before their spool existed.
+        close_unrecorded(&audit, &db, &local_blobs, &interrupted, now)
+            .await
+            .context("closing interrupted calls without a recording")?;
         let recovered = recording::recorder::retry_outbox(&stores)
             .await
             .context("retrying the recording outbox")?;
@@ -537,6 +541,69 @@ async fn close_interrupted(
             Ok(())
         }
     }
+}
+
+/// Close the calls whose open-call marker ([`crate::call::OPEN_CALL_PREFIX`]) outlived a crash.
+/// Those with a spool were closed by [`close_interrupted`]; the rest died before any audio was
+/// spooled: each gets a late `call.ended` (reason `interrupted`, no recording) unless its end is
+/// already recorded, and its row closed if still open. The marker goes last.
+async fn close_unrecorded(
+    audit: &AuditLog,
+    db: &storage::Db,
+    local: &storage::blob::Blobs,
+    spooled: &[recording::recorder::InterruptedSpool],
+    now: u64,
+) -> Result<(), crate::audit::AuditError> {
+    let markers = match local.list(crate::call::OPEN_CALL_PREFIX).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(error.message = %e, "open-call markers could not be listed");
+            return Ok(());
+        }
+    };
+    for key in markers {
+        let Some(call_id) = key.strip_prefix(crate::call::OPEN_CALL_PREFIX) else {
+            continue;
+        };
+        if !spooled.iter().any(|s| s.call_id == call_id) && audit.call_record(call_id, "call.ended").await?.is_none() {
+            let row = storage::calls::get(db, call_id).await.ok().flatten();
+            let started_at_ms = row
+                .as_ref()
+                .and_then(|r| u64::try_from(r.started_at_ms).ok())
+                .unwrap_or(now);
+            let event = crate::audit::AuditEvent {
+                actor: crate::audit::Actor::Agent {
+                    call_id: call_id.to_owned(),
+                },
+                action: "call.ended".into(),
+                call_id: Some(call_id.to_owned()),
+                patient: None,
+                reason: Some(INTERRUPTED.into()),
+                outcome: crate::audit::AuditOutcome::Success,
+                details: serde_json::json!({
+                    "outcome": INTERRUPTED,
+                    "transport": row.as_ref().map_or("twilio", |r| if r.transport == "browser" { "browser" } else { "twilio" }),
+                    "duration_ms": 0,
+                    "recorded_ms": 0,
+                    "recording": "none",
+                    "recovered_at_ms": now,
+                }),
+                at_ms: started_at_ms,
+            };
+            audit.append_late_or_spool(&event).await?;
+            tracing::warn!(
+                call_id,
+                "call interrupted before its recording started; ended (audited late)"
+            );
+            if let Err(e) = storage::calls::close_if_open(db, call_id, started_at_ms, INTERRUPTED).await {
+                tracing::warn!(call_id, error.message = %e, "interrupted call's row could not be closed");
+            }
+        }
+        if let Err(e) = local.delete(&key).await {
+            tracing::warn!(key = %key, error.message = %e, "open-call marker could not be removed");
+        }
+    }
+    Ok(())
 }
 
 /// The EHR configuration picks. A FHIR server that does not answer at start is logged, not fatal:

@@ -85,6 +85,16 @@ pub struct CallDeps {
 
 /// The call row and the `call.started` audit record (spooled if the database is down: the call
 /// goes on, since nothing has been disclosed yet). `details` are PHI-free transport facts.
+/// Where this replica marks a call as open in its local folder, from before the call's row and
+/// `call.started` are written until its end is recorded. A crash in the moment before the
+/// recording spool exists leaves no spool, so the marker is what tells the next start that this
+/// replica owned the call (another replica's open rows are live calls and are never touched).
+pub const OPEN_CALL_PREFIX: &str = "open-calls/";
+
+pub fn open_call_key(call_id: &str) -> String {
+    format!("{OPEN_CALL_PREFIX}{call_id}")
+}
+
 pub(crate) async fn record_call_start(
     deps: &CallDeps,
     id: &CallId,
@@ -99,6 +109,13 @@ pub(crate) async fn record_call_start(
         transport,
         started_at_ms,
     };
+    if let Err(e) = deps
+        .local_blobs
+        .put(&open_call_key(id.as_str()), started_at_ms.to_string().as_bytes())
+        .await
+    {
+        tracing::warn!(call_id = %id, error.message = %e, "open-call marker could not be written");
+    }
     if let Err(e) = crate::storage::calls::insert_started(&deps.db, &start).await {
         tracing::warn!(call_id = %id, error.message = %e, "call row could not be written at start");
     }

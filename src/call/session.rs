@@ -1905,6 +1905,10 @@ impl Session {
         if let Err(e) = crate::storage::calls::finish(&deps.db, &row_start, &row_end).await {
             tracing::warn!(call_id = %id, error.message = %e, "call row could not be completed");
         }
+        // The end is recorded (call.ended above, stored or spooled): the call is no longer open.
+        if let Err(e) = deps.local_blobs.delete(&crate::call::open_call_key(id.as_str())).await {
+            tracing::warn!(call_id = %id, error.message = %e, "open-call marker could not be removed");
+        }
         tracing::info!(
             call_id = %id,
             call_sid = call_sid.as_deref().unwrap_or("-"),

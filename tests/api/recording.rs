@@ -326,3 +326,63 @@ async fn a_spool_left_by_a_crash_is_finalised_at_the_next_start() {
         "{text}"
     );
 }
+
+/// A crash in the moment between a call's start being recorded and its recording spool existing
+/// leaves only the open-call marker: the next start still ends that call (late, `interrupted`,
+/// no recording) and closes its row — once, however often the server restarts.
+#[tokio::test]
+async fn a_call_interrupted_before_its_recording_started_is_still_closed() {
+    use voicegate::storage::sql::Arg;
+    let Some((settings, _data, _)) = fresh_settings(BackendKind::Sqlite).await else {
+        return;
+    };
+    let call_id = "call_99887766554433221100ffee";
+    {
+        let app = voicegate::startup::Application::build(settings.clone())
+            .await
+            .expect("first start");
+        let deps = &app.state().deps;
+        deps.db
+            .exec(
+                "INSERT INTO calls (call_id, call_sid, transport, started_at_ms) VALUES (?, 'CA1', 'twilio', ?)",
+                &[Arg::Text(call_id), Arg::I64(1_800_000_000_000)],
+            )
+            .await
+            .unwrap();
+        deps.local_blobs
+            .put(&voicegate::call::open_call_key(call_id), b"1800000000000")
+            .await
+            .unwrap();
+    }
+    let ended = |text: &str| text.matches("\"action\":\"call.ended\"").count();
+    for start in 0..2 {
+        let app = voicegate::startup::Application::build(settings.clone())
+            .await
+            .expect("starts after the crash");
+        let deps = &app.state().deps;
+        let row = voicegate::storage::calls::get(&deps.db, call_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.outcome.as_deref(), Some("interrupted"));
+        assert_eq!(row.ended_at_ms, Some(1_800_000_000_000));
+        let mut out = Vec::new();
+        voicegate::audit::verify::export_call(&deps.db, call_id, &mut out)
+            .await
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(ended(&text), 1, "start {start}: exactly one end record\n{text}");
+        assert!(
+            text.contains("\"recording\":\"none\"") && text.contains("\"reason\":\"interrupted\""),
+            "{text}"
+        );
+        assert!(
+            deps.local_blobs
+                .list(voicegate::call::OPEN_CALL_PREFIX)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the marker is gone"
+        );
+    }
+}
