@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # One load-tester run against a release server in its own process (BENCHMARKS.md, "Method"):
 # prints frames, forwarding latencies, barge-in, the server's CPU per call-second and RSS, and the
-# verdict. Usage: cargo build --release && benches/loadtest.sh
+# verdict. Usage: cargo build --release --features testkit && benches/loadtest.sh
 #   CALLS=150 SECS=25 RAMP_MS=3000   the run (defaults shown)
-#   BIN=…                            another binary (compare two by alternating runs of each on an
-#                                    otherwise idle machine)
+#   BIN=…                            another server binary (compare two by alternating runs of each
+#                                    on an otherwise idle machine)
+#   LOADTEST_BIN=…                   the load tester (default: target/release/voicegate-loadtest)
 #   JSON=path                        keep the load tester's JSON report there
 #   SERVER_WORKERS=n                 the server's tokio worker threads (default: one per core)
 #   PROFILE_DIR=dir                  also count the server's system calls (`perf stat`, 15 s) and
 #                                    sample where its CPU goes (`perf record`, 10 s) mid-run
 set -euo pipefail
-BIN=${BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/voicegate}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$ROOT/target/release/voicegate}
+LOADTEST_BIN=${LOADTEST_BIN:-$ROOT/target/release/voicegate-loadtest}
 CALLS=${CALLS:-150}
 SECS=${SECS:-25}
 DIR=$(mktemp -d); cd "$DIR"
@@ -21,7 +24,7 @@ TOKIO_WORKER_THREADS=${SERVER_WORKERS:-$(nproc)} \
   "$BIN" serve > server.log 2>&1 & SPID=$!
 for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:18080/healthz && break; sleep 0.1; done
 TOKEN=$(cut -d: -f2- data/keys/twilio-auth-token.key)
-"$BIN" loadtest --server http://127.0.0.1:18080 --public-base http://127.0.0.1:18080 \
+"$LOADTEST_BIN" run --server http://127.0.0.1:18080 --public-base http://127.0.0.1:18080 \
   --auth-token "$TOKEN" --server-pid $SPID --calls "$CALLS" --duration-secs "$SECS" \
   --ramp-ms "${RAMP_MS:-3000}" --json lt.json > lt.txt 2>&1 & LPID=$!
 if [ -n "${PROFILE_DIR:-}" ]; then

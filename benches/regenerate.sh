@@ -16,8 +16,8 @@ OUT="$ROOT/target/benchmarks"
 rm -rf "$OUT"; mkdir -p "$OUT"
 cd "$ROOT"
 
-cargo build --release
-cargo bench --bench frame_path --bench resample --bench session_path --bench machine_floor --bench audit_chain --bench red_flag \
+cargo build --release --features testkit
+cargo bench --features testkit --bench frame_path --bench resample --bench session_path --bench machine_floor --bench audit_chain --bench red_flag \
   -- --warm-up-time 1 --measurement-time 3 2>&1 | tee "$OUT/criterion.txt"
 
 BIN="$ROOT/target/release/voicegate"

@@ -397,8 +397,8 @@ async fn two_processes_with_four_writers_each_build_one_chain() {
     };
     let pg = store.pg.clone().unwrap();
     let spawn = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_voicegate"))
-            .args(["audit", "append-load", "--writers", "4", "--records", "25"])
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_voicegate-loadtest"))
+            .args(["append-load", "--writers", "4", "--records", "25"])
             .env("VOICEGATE__SERVER__DATA_DIR", &store.settings.server.data_dir)
             .env("VOICEGATE__DATABASE__URL", &pg.runtime_url)
             .output()
