@@ -43,6 +43,19 @@ pub async fn queue(
     Err(last.unwrap_or(StorageError::ReferenceTaken))
 }
 
+/// Take back a request that could not be audited (before anyone was told its reference).
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn withdraw(db: &Db, reference: &str) -> Result<(), StorageError> {
+    db.exec(
+        "DELETE FROM callback_requests WHERE reference = ? AND completed_at_ms IS NULL",
+        &[Arg::Text(reference)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Six random digits (the caller reads them back to staff).
 ///
 /// # Errors

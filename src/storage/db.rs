@@ -161,7 +161,7 @@ impl Db {
             format!("GRANT SELECT, INSERT, UPDATE ON patients TO \"{role}\""),
             format!("GRANT SELECT, INSERT ON verification_failures TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE ON lockouts TO \"{role}\""),
-            format!("GRANT SELECT, INSERT, UPDATE ON callback_requests TO \"{role}\""),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON callback_requests TO \"{role}\""),
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON call_origins TO \"{role}\""),
             format!(
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON locations, providers, provider_insurance, open_hours, time_off, \

@@ -503,7 +503,15 @@ async fn request_callback(ctx: &ToolContext, req: &ToolRequest) -> Answered {
         AuditOutcome::Success,
         json!({"reference": reference}),
     );
-    let _ = ctx.deps.audit.append_or_spool(&event).await;
+    // No audit record, no callback: a request staff would work without its record in the log is
+    // withdrawn, and the caller is told honestly (one audit policy for every tool).
+    if let Err(e) = ctx.deps.audit.append_or_spool(&event).await {
+        tracing::error!(call_id = %ctx.call_id, error.message = %e, "callback audit record could not be stored or spooled; request withdrawn");
+        if let Err(e) = crate::storage::callbacks::withdraw(&ctx.deps.db, &reference).await {
+            tracing::error!(call_id = %ctx.call_id, error.message = %e, "unaudited callback request could not be withdrawn");
+        }
+        return Answered(say(answer::UNAVAILABLE), Effect::None, "audit_unavailable");
+    }
     let spoken: Vec<String> = reference.chars().map(|c| c.to_string()).collect();
     Answered(
         output(
