@@ -1316,7 +1316,7 @@ impl Session {
             deps: self.deps.clone(),
             call_id: self.id.to_string(),
             verified: self.state.verified_patient().cloned(),
-            attempts: self.state.verification_failures,
+            attempts: self.state.verification_failures(),
             red_flag: self.red_flag.clone(),
             caller_id: self.caller_id.clone(),
             can_transfer: self.can_transfer(),
@@ -1355,7 +1355,7 @@ impl Session {
                 let patient = self.state.verified(m);
                 tracing::info!(call_id = %self.id, patient = %patient.phi_ref(), "caller verified");
             }
-            crate::tools::Effect::VerificationFailed => self.state.verification_failures += 1,
+            crate::tools::Effect::VerificationFailed => self.state.verification_failed(),
             crate::tools::Effect::TransferToStaff => self.transfer_pending = true,
             crate::tools::Effect::Emergency(category) => {
                 self.send_upstream(events::function_output(&result.call_id, &result.output))

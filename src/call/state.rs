@@ -10,12 +10,52 @@ use std::sync::Arc;
 
 use crate::telemetry::PhiRef;
 
-/// A caller verified in this call. Only [`CallState::verified`] can construct one, so a tool that
-/// takes `&VerifiedPatient` cannot run for a caller who was not verified — whatever the model asks.
+/// A record that matched every identifier the caller gave: what the verification tool finds.
+/// Only the call's state turns it into a [`VerifiedPatient`] ([`CallState::verified`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PatientMatch {
+    pub(crate) patient_id: String,
+    pub(crate) phi_ref: PhiRef,
+}
+
+impl std::fmt::Debug for PatientMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientMatch")
+            .field("phi_ref", &self.phi_ref)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A caller verified in this call. Only [`CallState::verified`] can construct one (its fields are
+/// private to this module and it has no other constructor), so a tool that takes
+/// `&VerifiedPatient` cannot run for a caller who was not verified — whatever the model asks.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedPatient {
     patient_id: String,
     phi_ref: PhiRef,
+}
+
+/// Failed attempts in one call that end verification for the rest of it.
+pub const MAX_ATTEMPTS_PER_CALL: u32 = 3;
+
+/// Where the caller stands with verification. The gate is the type: patient tools need the
+/// [`VerifiedPatient`] only `Verified` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Not verified yet, after this many failed attempts in this call.
+    Unverified {
+        failures: u32,
+    },
+    Verified(VerifiedPatient),
+    /// Too many failures in this call: no more attempts until the next call (a record locked
+    /// across calls is the verification tool's answer, per record).
+    LockedOut,
+}
+
+impl Default for Verification {
+    fn default() -> Self {
+        Verification::Unverified { failures: 0 }
+    }
 }
 
 impl VerifiedPatient {
@@ -152,10 +192,8 @@ pub struct CallState {
     tools_run: HashSet<String>,
     /// The conversation, in order.
     pub log: Vec<LogEntry>,
-    /// The caller, once verified in this call.
-    verified: Option<VerifiedPatient>,
-    /// Failed verification attempts in this call.
-    pub verification_failures: u32,
+    /// Where the caller stands with verification.
+    verification: Verification,
     /// A red flag was raised: every tool refuses for the rest of the call.
     pub emergency: bool,
     /// The conversation as the model saw it, for replay into a replacement upstream.
@@ -245,17 +283,46 @@ impl CallState {
     }
 
     /// A verification tool matched exactly one record: the caller is now verified.
-    pub fn verified(&mut self, m: crate::tools::verification::PatientMatch) -> VerifiedPatient {
+    pub fn verified(&mut self, m: PatientMatch) -> VerifiedPatient {
         let patient = VerifiedPatient {
             patient_id: m.patient_id,
             phi_ref: m.phi_ref,
         };
-        self.verified = Some(patient.clone());
+        self.verification = Verification::Verified(patient.clone());
         patient
     }
 
+    /// An attempt failed. The third failure in a call ends verification for the call. A verified
+    /// caller stays verified.
+    pub fn verification_failed(&mut self) {
+        if let Verification::Unverified { failures } = self.verification {
+            let failures = failures + 1;
+            self.verification = if failures >= MAX_ATTEMPTS_PER_CALL {
+                Verification::LockedOut
+            } else {
+                Verification::Unverified { failures }
+            };
+        }
+    }
+
+    pub fn verification(&self) -> &Verification {
+        &self.verification
+    }
+
     pub fn verified_patient(&self) -> Option<&VerifiedPatient> {
-        self.verified.as_ref()
+        match &self.verification {
+            Verification::Verified(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Failed attempts so far in this call (the limit once locked out).
+    pub fn verification_failures(&self) -> u32 {
+        match self.verification {
+            Verification::Unverified { failures } => failures,
+            Verification::LockedOut => MAX_ATTEMPTS_PER_CALL,
+            Verification::Verified(_) => 0,
+        }
     }
 
     /// Remember what the model saw (for a replacement upstream). Empty transcripts add nothing.
@@ -398,6 +465,35 @@ mod tests {
             },
         ];
         assert!(!format!("{items:?}").contains("Jane"));
+    }
+
+    fn a_match(id: &str) -> PatientMatch {
+        PatientMatch {
+            patient_id: id.into(),
+            phi_ref: PhiRef::new(&crate::config::KeyedSecret::parse("k1:test-key"), "patient", id),
+        }
+    }
+
+    #[test]
+    fn verification_ends_after_three_failures_and_a_verified_caller_stays() {
+        let mut s = CallState::default();
+        assert_eq!(s.verification(), &Verification::Unverified { failures: 0 });
+        s.verification_failed();
+        s.verification_failed();
+        assert_eq!(s.verification_failures(), 2);
+        s.verification_failed();
+        assert_eq!(s.verification(), &Verification::LockedOut);
+        assert_eq!(s.verification_failures(), MAX_ATTEMPTS_PER_CALL);
+        assert!(s.verified_patient().is_none());
+
+        let mut s = CallState::default();
+        let p = s.verified(a_match("demo-p1"));
+        s.verification_failed();
+        assert_eq!(
+            s.verified_patient(),
+            Some(&p),
+            "a later failed attempt does not unverify"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::telemetry::PhiRef;
 use verification::{Identifiers, PatientMatch, VerifyOutcome};
 
 /// Verification attempts allowed in one call before the agent must offer staff.
-pub const MAX_ATTEMPTS_PER_CALL: u32 = 3;
+pub use crate::call::state::MAX_ATTEMPTS_PER_CALL;
 
 /// Fixed answers (PHI-free; the model reads them to the caller in its own words).
 pub mod answer {

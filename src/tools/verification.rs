@@ -17,20 +17,7 @@ pub const LOCKOUT_FAILURES: i64 = 5;
 /// The window those failures are counted in (24 h).
 pub const LOCKOUT_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
-/// A record that matched every identifier (the session turns it into a `VerifiedPatient`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct PatientMatch {
-    pub patient_id: String,
-    pub phi_ref: PhiRef,
-}
-
-impl std::fmt::Debug for PatientMatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PatientMatch")
-            .field("phi_ref", &self.phi_ref)
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::call::state::PatientMatch;
 
 /// What a verification attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
