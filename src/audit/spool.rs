@@ -6,6 +6,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::AuditEvent;
 
@@ -19,9 +21,15 @@ pub enum SpoolError {
 }
 
 /// The spool directory.
+///
+/// Files are named `<sequence>-<at_ms>-<random>.json` and drained in name order, so records come
+/// back in the order they were spooled — not by timestamp, which ties within a millisecond and can
+/// step backwards with the clock. The sequence continues past every name already in the folder
+/// (including the older `<at_ms>-<random>` names), so a restart keeps the order too.
 #[derive(Debug, Clone)]
 pub struct Spool {
     dir: PathBuf,
+    next: Arc<AtomicU64>,
 }
 
 impl Spool {
@@ -31,7 +39,20 @@ impl Spool {
     /// The directory cannot be created.
     pub fn open(dir: PathBuf) -> Result<Spool, SpoolError> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Spool { dir })
+        let mut highest = 0u64;
+        for entry in std::fs::read_dir(&dir)? {
+            let name = entry?.file_name();
+            let first = name
+                .to_string_lossy()
+                .split('-')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok());
+            highest = highest.max(first.unwrap_or(0));
+        }
+        Ok(Spool {
+            dir,
+            next: Arc::new(AtomicU64::new(highest.saturating_add(1))),
+        })
     }
 
     /// Durably store `event`.
@@ -43,7 +64,8 @@ impl Spool {
         let dir = self.dir.clone();
         let mut id = [0u8; 8];
         let _ = getrandom::fill(&mut id);
-        let name = format!("{:020}-{}.json", event.at_ms, crate::config::hex(&id));
+        let seq = self.next.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{seq:020}-{:020}-{}.json", event.at_ms, crate::config::hex(&id));
         tokio::task::spawn_blocking(move || write_durably(&dir, &name, &bytes))
             .await
             .map_err(|e| SpoolError::Io(std::io::Error::other(e.to_string())))?
@@ -89,4 +111,47 @@ fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, SpoolE
     std::fs::rename(&tmp, &path)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at_ms: u64, n: u64) -> AuditEvent {
+        AuditEvent {
+            actor: crate::audit::Actor::System { job: "test".into() },
+            action: format!("test.{n}"),
+            call_id: None,
+            patient: None,
+            reason: None,
+            outcome: crate::audit::AuditOutcome::Success,
+            details: serde_json::json!({}),
+            at_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_come_back_in_the_order_they_were_spooled_across_ties_clock_steps_and_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        // An entry in the older `<at_ms>-<random>` naming, left by an earlier version.
+        std::fs::write(
+            dir.path().join(format!("{:020}-00.json", 1_800_000_000_000u64)),
+            serde_json::to_vec(&event(1_800_000_000_000, 0)).unwrap(),
+        )
+        .unwrap();
+        let spool = Spool::open(dir.path().to_path_buf()).unwrap();
+        // Same millisecond, then a clock that stepped back.
+        for (n, at) in [(1, 1_900_000_000_000), (2, 1_900_000_000_000), (3, 1_700_000_000_000)] {
+            spool.push(&event(at, n)).await.unwrap();
+        }
+        let reopened = Spool::open(dir.path().to_path_buf()).unwrap();
+        reopened.push(&event(1_600_000_000_000, 4)).await.unwrap();
+        let order: Vec<String> = reopened
+            .entries()
+            .unwrap()
+            .iter()
+            .map(|p| Spool::read(p).unwrap().action)
+            .collect();
+        assert_eq!(order, ["test.0", "test.1", "test.2", "test.3", "test.4"]);
+    }
 }

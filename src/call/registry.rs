@@ -24,18 +24,7 @@ const MEMORY_TTL: Duration = Duration::from_secs(300);
 /// Upper bound on steps kept in memory: a flood of short calls cannot grow memory without bound.
 const MAX_MEMORY_STEPS: usize = 10_000;
 
-/// Why a call is being ended with a goodbye.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Farewell {
-    /// The caller stayed silent.
-    Idle,
-    /// The maximum call length was reached.
-    MaxDuration,
-    /// The server is shutting down.
-    Shutdown,
-    /// The conversation is over.
-    Normal,
-}
+pub use crate::storage::next_steps::{Farewell, NextStep};
 
 impl Farewell {
     pub fn text(self) -> &'static str {
@@ -45,47 +34,6 @@ impl Farewell {
             Farewell::Shutdown => script::SHUTDOWN,
             Farewell::Normal => script::GOODBYE,
         }
-    }
-}
-
-/// What Twilio does after the media stream closes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextStep {
-    /// Say goodbye and hang up.
-    Goodbye(Farewell),
-    /// The assistant could not continue: apologise, then the staff line or a hang-up.
-    Unavailable,
-    /// Connect the caller to the staff number.
-    TransferToStaff,
-    /// Hang up: the server already said goodbye (the keypad fallback).
-    Hangup,
-}
-
-impl NextStep {
-    /// Stable text form for the database.
-    pub fn encode(&self) -> &'static str {
-        match self {
-            NextStep::Goodbye(Farewell::Idle) => "goodbye:idle",
-            NextStep::Goodbye(Farewell::MaxDuration) => "goodbye:max_duration",
-            NextStep::Goodbye(Farewell::Shutdown) => "goodbye:shutdown",
-            NextStep::Goodbye(Farewell::Normal) => "goodbye:normal",
-            NextStep::Unavailable => "unavailable",
-            NextStep::TransferToStaff => "transfer",
-            NextStep::Hangup => "hangup",
-        }
-    }
-
-    pub fn decode(s: &str) -> Option<NextStep> {
-        Some(match s {
-            "goodbye:idle" => NextStep::Goodbye(Farewell::Idle),
-            "goodbye:max_duration" => NextStep::Goodbye(Farewell::MaxDuration),
-            "goodbye:shutdown" => NextStep::Goodbye(Farewell::Shutdown),
-            "goodbye:normal" => NextStep::Goodbye(Farewell::Normal),
-            "unavailable" => NextStep::Unavailable,
-            "transfer" => NextStep::TransferToStaff,
-            "hangup" => NextStep::Hangup,
-            _ => return None,
-        })
     }
 }
 

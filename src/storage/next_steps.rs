@@ -1,8 +1,61 @@
 //! The step Twilio fetches after a stream closes, in the database so any replica can answer the
 //! `<Redirect>` (the stream and the redirect may reach different replicas).
 
-use crate::call::registry::NextStep;
 use crate::storage::{Db, StorageError};
+
+/// Why a call is being ended with a goodbye.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Farewell {
+    /// The caller stayed silent.
+    Idle,
+    /// The maximum call length was reached.
+    MaxDuration,
+    /// The server is shutting down.
+    Shutdown,
+    /// The conversation is over.
+    Normal,
+}
+
+/// What Twilio does after the media stream closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// Say goodbye and hang up.
+    Goodbye(Farewell),
+    /// The assistant could not continue: apologise, then the staff line or a hang-up.
+    Unavailable,
+    /// Connect the caller to the staff number.
+    TransferToStaff,
+    /// Hang up: the server already said goodbye (the keypad fallback).
+    Hangup,
+}
+
+impl NextStep {
+    /// Stable text form for the database.
+    pub fn encode(&self) -> &'static str {
+        match self {
+            NextStep::Goodbye(Farewell::Idle) => "goodbye:idle",
+            NextStep::Goodbye(Farewell::MaxDuration) => "goodbye:max_duration",
+            NextStep::Goodbye(Farewell::Shutdown) => "goodbye:shutdown",
+            NextStep::Goodbye(Farewell::Normal) => "goodbye:normal",
+            NextStep::Unavailable => "unavailable",
+            NextStep::TransferToStaff => "transfer",
+            NextStep::Hangup => "hangup",
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<NextStep> {
+        Some(match s {
+            "goodbye:idle" => NextStep::Goodbye(Farewell::Idle),
+            "goodbye:max_duration" => NextStep::Goodbye(Farewell::MaxDuration),
+            "goodbye:shutdown" => NextStep::Goodbye(Farewell::Shutdown),
+            "goodbye:normal" => NextStep::Goodbye(Farewell::Normal),
+            "unavailable" => NextStep::Unavailable,
+            "transfer" => NextStep::TransferToStaff,
+            "hangup" => NextStep::Hangup,
+            _ => return None,
+        })
+    }
+}
 
 /// Steps older than this are never answered (Twilio redirects within seconds).
 pub const NEXT_STEP_TTL_MS: u64 = 300_000;

@@ -12,6 +12,7 @@ mod call_twilio;
 mod cli;
 mod clinic;
 mod ehr_fhir;
+mod fault_storage;
 mod fhir_peer;
 mod keypad;
 mod lifecycle;
