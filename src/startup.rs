@@ -131,6 +131,10 @@ impl Application {
                 .await
                 .context("closing an interrupted call")?;
         }
+        // Call rows parked while the database was down, before anything is closed as interrupted.
+        if let Err(e) = storage::calls::retry_parked(&db, &local_blobs).await {
+            tracing::warn!(error.message = %e, "parked call rows could not be read");
+        }
         // Calls this replica marked open whose crash came before their spool existed.
         close_unrecorded(&audit, &db, &local_blobs, &interrupted, now)
             .await
@@ -271,6 +275,26 @@ impl Application {
             Duration::from_secs(settings.audit.spool_retry_secs.max(1)),
             shutdown.root.child_token(),
         );
+        // Call rows whose end could not be written while the database was down: retried at the
+        // audit spool's cadence (both wait for the same database to come back).
+        let rows_retry = {
+            let (db, local) = (state.deps.db.clone(), state.deps.local_blobs.clone());
+            let cancel = shutdown.root.child_token();
+            let every = Duration::from_secs(settings.audit.spool_retry_secs.max(1));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        () = cancel.cancelled() => return,
+                    }
+                    if let Err(e) = storage::calls::retry_parked(&db, &local).await {
+                        tracing::warn!(error.message = %e, "parked call rows could not be read");
+                    }
+                }
+            })
+        };
         let drain = {
             let shutdown = shutdown.clone();
             let registry = state.deps.registry.clone();
@@ -312,6 +336,7 @@ impl Application {
             .context("HTTP server failed")?;
         shutdown.root.cancel();
         let _ = spool_retry.await;
+        let _ = rows_retry.await;
         let _ = outbox_retry.await;
         let _ = retention.await;
         if let Some(worker) = notify_worker {
@@ -565,7 +590,19 @@ async fn close_unrecorded(
         let Some(call_id) = key.strip_prefix(crate::call::OPEN_CALL_PREFIX) else {
             continue;
         };
-        if !spooled.iter().any(|s| s.call_id == call_id) && audit.call_record(call_id, "call.ended").await?.is_none() {
+        let ended = audit.call_record(call_id, "call.ended").await?;
+        if let Some(record) = &ended
+            && !spooled.iter().any(|s| s.call_id == call_id)
+        {
+            // The end was recorded but the row never completed (a crash in between): close it
+            // from the record.
+            let at = record["at_ms"].as_u64().unwrap_or(now);
+            let outcome = record["details"]["outcome"].as_str().unwrap_or(INTERRUPTED).to_owned();
+            if let Err(e) = storage::calls::close_if_open(db, call_id, at, &outcome).await {
+                tracing::warn!(call_id, error.message = %e, "ended call's row could not be closed");
+            }
+        }
+        if !spooled.iter().any(|s| s.call_id == call_id) && ended.is_none() {
             let row = storage::calls::get(db, call_id).await.ok().flatten();
             let started_at_ms = row
                 .as_ref()

@@ -1829,9 +1829,22 @@ impl Session {
                 at_ms: started_at_ms + t.at_ms.unwrap_or(0),
             })
             .collect();
-        if let Err(e) = crate::storage::calls::record_tool_outcomes(&deps.db, id.as_str(), &outcomes).await {
-            tracing::warn!(call_id = %id, error.message = %e, "tool outcomes could not be stored for the report");
-        }
+        let unstored_tools: Vec<(String, String, u64)> = match crate::storage::calls::record_tool_outcomes(
+            &deps.db,
+            id.as_str(),
+            &outcomes,
+        )
+        .await
+        {
+            Ok(()) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(call_id = %id, error.message = %e, "tool outcomes could not be stored; parked with the row");
+                outcomes
+                    .iter()
+                    .map(|o| (o.tool.to_owned(), o.outcome.to_owned(), o.at_ms))
+                    .collect()
+            }
+        };
         drop(outcomes);
         let manifest = ManifestInput {
             call_id: id.to_string(),
@@ -1902,8 +1915,35 @@ impl Session {
             emergency: state.emergency,
         };
         // The row last: once it shows the outcome, the audit records exist.
-        if let Err(e) = crate::storage::calls::finish(&deps.db, &row_start, &row_end).await {
-            tracing::warn!(call_id = %id, error.message = %e, "call row could not be completed");
+        let finished = crate::storage::calls::finish(&deps.db, &row_start, &row_end).await;
+        if finished.is_err() || !unstored_tools.is_empty() {
+            if let Err(e) = &finished {
+                tracing::warn!(call_id = %id, error.message = %e, "call row could not be completed; parked until the database is back");
+            }
+            let parked = crate::storage::calls::ParkedRow {
+                call_id: id.to_string(),
+                call_sid: call_sid.clone(),
+                transport: transport.to_owned(),
+                started_at_ms,
+                ended_at_ms,
+                outcome: outcome.label().to_owned(),
+                disclosure_played,
+                verified_patient_ref: verified_ref.clone(),
+                recording_location: recording.as_ref().map(|r| r.wav_key.clone()),
+                caller_frames,
+                barge_ins,
+                tool_calls,
+                emergency: state.emergency,
+                tools: unstored_tools,
+            };
+            match serde_json::to_vec(&parked) {
+                Ok(bytes) => {
+                    if let Err(e) = deps.local_blobs.put(&parked.key(), &bytes).await {
+                        tracing::error!(call_id = %id, error.message = %e, "call row could not be parked");
+                    }
+                }
+                Err(e) => tracing::error!(call_id = %id, error.message = %e, "call row could not be encoded"),
+            }
         }
         // The end is recorded (call.ended above, stored or spooled): the call is no longer open.
         if let Err(e) = deps.local_blobs.delete(&crate::call::open_call_key(id.as_str())).await {

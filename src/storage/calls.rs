@@ -8,7 +8,7 @@ pub struct CallStart<'a> {
     pub call_id: &'a str,
     pub call_sid: Option<&'a str>,
     /// `twilio` or `browser`.
-    pub transport: &'static str,
+    pub transport: &'a str,
     pub started_at_ms: u64,
 }
 
@@ -17,7 +17,7 @@ pub struct CallStart<'a> {
 pub struct CallEnd<'a> {
     pub call_id: &'a str,
     pub ended_at_ms: u64,
-    pub outcome: &'static str,
+    pub outcome: &'a str,
     pub disclosure_played: bool,
     pub verified_patient_ref: Option<&'a str>,
     pub recording_location: Option<&'a str>,
@@ -240,4 +240,109 @@ pub async fn close_if_open(db: &Db, call_id: &str, ended_at_ms: u64, outcome: &s
         )
         .await?;
     Ok(closed > 0)
+}
+
+/// A call's end that could not be written (database down), kept in the replica's local encrypted
+/// folder until it can be: without it the row would stay open forever and the clinic's report
+/// would count the call as in progress. Retried at start-up and on the outbox timer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ParkedRow {
+    pub call_id: String,
+    pub call_sid: Option<String>,
+    pub transport: String,
+    pub started_at_ms: u64,
+    pub ended_at_ms: u64,
+    pub outcome: String,
+    pub disclosure_played: bool,
+    pub verified_patient_ref: Option<String>,
+    pub recording_location: Option<String>,
+    pub caller_frames: u64,
+    pub barge_ins: u64,
+    pub tool_calls: u64,
+    pub emergency: bool,
+    /// (tool, outcome, at_ms) of each tool call, for the report.
+    pub tools: Vec<(String, String, u64)>,
+}
+
+/// Where parked rows live in the local folder.
+pub const PARKED_PREFIX: &str = "call-rows/";
+
+impl ParkedRow {
+    pub fn key(&self) -> String {
+        format!("{PARKED_PREFIX}{}.json", self.call_id)
+    }
+
+    /// Write the tool outcomes and complete the row.
+    ///
+    /// # Errors
+    /// The database is still unavailable.
+    pub async fn apply(&self, db: &Db) -> Result<(), StorageError> {
+        let tools: Vec<ToolOutcome<'_>> = self
+            .tools
+            .iter()
+            .map(|(tool, outcome, at_ms)| ToolOutcome {
+                tool,
+                outcome,
+                at_ms: *at_ms,
+            })
+            .collect();
+        record_tool_outcomes(db, &self.call_id, &tools).await?;
+        let start = CallStart {
+            call_id: &self.call_id,
+            call_sid: self.call_sid.as_deref(),
+            transport: &self.transport,
+            started_at_ms: self.started_at_ms,
+        };
+        let end = CallEnd {
+            call_id: &self.call_id,
+            ended_at_ms: self.ended_at_ms,
+            outcome: &self.outcome,
+            disclosure_played: self.disclosure_played,
+            verified_patient_ref: self.verified_patient_ref.as_deref(),
+            recording_location: self.recording_location.as_deref(),
+            caller_frames: self.caller_frames,
+            barge_ins: self.barge_ins,
+            tool_calls: self.tool_calls,
+            emergency: self.emergency,
+        };
+        finish(db, &start, &end).await
+    }
+}
+
+/// Write every parked row the database now accepts (removing each once written). Returns how
+/// many were written.
+///
+/// # Errors
+/// The local folder cannot be listed.
+pub async fn retry_parked(
+    db: &Db,
+    local: &crate::storage::blob::Blobs,
+) -> Result<usize, crate::storage::blob::BlobError> {
+    let mut written = 0;
+    for key in local.list(PARKED_PREFIX).await? {
+        let row: ParkedRow = match local.get(&key).await.map(|b| serde_json::from_slice(&b)) {
+            Ok(Ok(row)) => row,
+            Ok(Err(_)) => {
+                tracing::error!(key = %key, "parked call row is unreadable; left in place");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(key = %key, error.message = %e, "parked call row could not be read");
+                continue;
+            }
+        };
+        match row.apply(db).await {
+            Ok(()) => {
+                if let Err(e) = local.delete(&key).await {
+                    tracing::warn!(key = %key, error.message = %e, "written parked call row could not be removed");
+                }
+                tracing::info!(call_id = %row.call_id, "parked call row written");
+                written += 1;
+            }
+            Err(e) => {
+                tracing::debug!(call_id = %row.call_id, error.message = %e, "parked call row still waiting for the database")
+            }
+        }
+    }
+    Ok(written)
 }

@@ -525,7 +525,6 @@ async fn a_database_outage_mid_call_loses_no_audit_record() {
 /// back (or at the next start). It never is: the row stays open, so reports count the call as
 /// in progress and review shows no recording for it, though the audit chain has it all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a call that ends while the database is down keeps an open row forever (src/call/session.rs:1905 only logs the failed calls::finish; nothing retries it)"]
 async fn a_call_ended_during_a_database_outage_has_its_row_closed_once_the_database_is_back() {
     let Some(outage) = call_through_a_database_outage(172).await else {
         return;
