@@ -122,6 +122,7 @@ async fn pressing_1_queues_a_callback_with_a_reference_read_out_twice() {
         .filter(|t| t.len() == 1 && t.chars().all(|c| c.is_ascii_digit()))
         .collect();
     assert_eq!(spoken, format!("{0}{0}", queued[0].reference));
+    crate::resilience::print_fault_counts(&app, &call_id).await;
 }
 
 #[tokio::test]

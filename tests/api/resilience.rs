@@ -39,6 +39,26 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
+/// The fault matrix's line for one finished call (SQLite): its recording stored and audited, its
+/// end audited, nothing lost.
+pub(crate) async fn print_fault_counts(app: &TestApp, call_id: &str) {
+    let row = voicegate::storage::calls::get(&app.state.deps.db, call_id)
+        .await
+        .unwrap()
+        .expect("the call's row");
+    let trail = crate::tools::audit_trail(app).await;
+    let of_call: Vec<&Value> = trail.iter().filter(|r| r["call_id"] == call_id).collect();
+    let ended = of_call.iter().any(|r| r["action"] == "call.ended");
+    let stored = of_call.iter().any(|r| r["action"] == "recording.stored") && row.recording_location.is_some();
+    let lost = usize::from(!ended) + usize::from(!stored);
+    println!(
+        "calls=1 recordings_stored={} audit_records={} lost={lost}",
+        usize::from(stored),
+        of_call.len()
+    );
+    assert_eq!(lost, 0, "{of_call:#?}");
+}
+
 /// The call's transcript lines as compliance review shows them.
 async fn transcript(app: &TestApp, n: u32) -> Vec<String> {
     let call_id = timeout(GUARD, async {
@@ -177,6 +197,10 @@ async fn a_dropped_upstream_is_replaced_and_the_conversation_goes_on() {
         "{metrics}"
     );
     assert!(fake2.violations().is_empty(), "{:?}", fake2.violations());
+    let rows = voicegate::storage::calls::find_by_call_sid(&app.state.deps.db, &call_sid(1))
+        .await
+        .unwrap();
+    print_fault_counts(&app, &rows[0].call_id).await;
 }
 
 #[tokio::test]
