@@ -21,7 +21,7 @@ use crate::storage::sql::Arg;
 use crate::transport::twilio::signature::Scheme;
 
 pub const INBOUND_PATH: &str = "/twilio/sms";
-pub const STATUS_PATH: &str = "/twilio/sms/status";
+pub const STATUS_PATH: &str = crate::notify::SMS_STATUS_PATH;
 
 /// Longest inbound body we look at (an SMS is at most 1600 characters after concatenation).
 const MAX_BODY_CHARS: usize = 1600;

@@ -16,7 +16,7 @@ use crate::http::twiml::escape;
 use crate::notify::contacts;
 use crate::startup::AppState;
 
-pub const PATH: &str = "/notify/unsubscribe";
+pub const PATH: &str = crate::notify::UNSUBSCRIBE_PATH;
 
 #[derive(Deserialize)]
 pub struct TokenQuery {

@@ -259,7 +259,7 @@ impl SmsNotifier {
             ),
             authorization,
             sender,
-            status_callback: format!("{}{}", settings.public_base(), crate::http::twilio_sms::STATUS_PATH),
+            status_callback: format!("{}{}", settings.public_base(), crate::notify::SMS_STATUS_PATH),
             timeout: Duration::from_secs(s.timeout_secs),
         })
     }

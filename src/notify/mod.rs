@@ -18,6 +18,11 @@
 //!
 //! Times come from the injected [`Clock`](crate::clock::Clock): tests move it instead of sleeping.
 
+/// Where Twilio reports an SMS's delivery (served by `http::twilio_sms`; messages name it).
+pub const SMS_STATUS_PATH: &str = "/twilio/sms/status";
+/// The email unsubscribe page (served by `http::unsubscribe`; emails link to it).
+pub const UNSUBSCRIBE_PATH: &str = "/notify/unsubscribe";
+
 pub mod channel;
 pub mod contacts;
 pub mod feed;

@@ -132,7 +132,7 @@ impl Worker {
                 Ok(token) => Some(format!(
                     "{}{}?t={token}",
                     self.public_base,
-                    crate::http::unsubscribe::PATH
+                    crate::notify::UNSUBSCRIBE_PATH
                 )),
                 Err(_) => return self.retry(row, "database".into()),
             },
