@@ -292,6 +292,30 @@ pub struct ServerSettings {
     pub drain_deadline_secs: u64,
     /// After the drain deadline, how long finalisation may take before exit.
     pub hard_deadline_secs: u64,
+    /// Serve HTTPS/WSS natively (rustls) instead of plain HTTP; None = plain HTTP behind a
+    /// TLS-terminating proxy or load balancer.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+}
+
+/// Native TLS for `serve` (see [`crate::http::tls`]): for deployments without a terminating
+/// proxy in front.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first (what certbot calls `fullchain.pem`).
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the leaf certificate.
+    pub key_file: PathBuf,
+    /// How often the two files are checked for a change (renewals are picked up without a
+    /// restart; connections already open keep the certificate they started with).
+    #[serde(default = "default_tls_reload_secs")]
+    pub reload_interval_secs: u64,
+}
+
+/// A minute: renewals happen weeks before expiry, and a stat of two files costs nothing.
+fn default_tls_reload_secs() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -552,6 +576,11 @@ impl Settings {
         }
         if self.audit.checkpoint_every == 0 {
             return invalid("audit.checkpoint_every", "must be at least 1");
+        }
+        if let Some(tls) = &self.server.tls
+            && tls.reload_interval_secs == 0
+        {
+            return invalid("server.tls.reload_interval_secs", "must be at least 1");
         }
         if self.server.max_concurrent_calls == 0 {
             return invalid("server.max_concurrent_calls", "must be at least 1");

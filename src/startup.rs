@@ -45,6 +45,8 @@ pub struct AppState {
 /// A built, bound server ready to run.
 pub struct Application {
     listener: TcpListener,
+    /// Native TLS (`server.tls`); None = plain HTTP.
+    tls: Option<http::tls::Tls>,
     router: Router,
     state: AppState,
     /// The notification channels the worker sends through.
@@ -151,6 +153,13 @@ impl Application {
         if let Err(e) = audit.drain_spool().await {
             tracing::warn!(error.message = %e, "spooled audit records could not be appended yet; will retry");
         }
+        let tls = settings
+            .server
+            .tls
+            .as_ref()
+            .map(http::tls::Tls::load)
+            .transpose()
+            .context("loading the TLS certificate and key (server.tls)")?;
         let addr = SocketAddr::new(settings.server.host, settings.server.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -187,6 +196,7 @@ impl Application {
         let router = router(state.clone());
         Ok(Application {
             listener,
+            tls,
             router,
             state,
             senders,
@@ -213,6 +223,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             listener,
+            tls,
             router,
             state,
             senders,
@@ -324,16 +335,26 @@ impl Application {
             }
         };
         tokio::spawn(drain);
-        // Audio frames are small and latency-sensitive: no Nagle delay on caller sockets.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = http_stop_rx.await;
-            })
-            .await
-            .context("HTTP server failed")?;
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let stopped = async move {
+            let _ = http_stop_rx.await;
+        };
+        let served = match tls {
+            // `tap_io` (a no-op here: the TLS listener sets no-delay itself) is what gives any
+            // listener `ConnectInfo<SocketAddr>`.
+            Some(tls) => {
+                let listener = axum::serve::ListenerExt::tap_io(tls.listener(listener), |_| {});
+                axum::serve(listener, app).with_graceful_shutdown(stopped).await
+            }
+            None => {
+                // Audio frames are small and latency-sensitive: no Nagle delay on caller sockets.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, app).with_graceful_shutdown(stopped).await
+            }
+        };
+        served.context("HTTP server failed")?;
         shutdown.root.cancel();
         let _ = spool_retry.await;
         let _ = rows_retry.await;

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod health;
 pub mod rate_limit;
 pub mod review;
+pub mod tls;
 pub mod twilio_media;
 pub mod twilio_sms;
 pub mod twilio_webhook;

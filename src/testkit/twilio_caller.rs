@@ -90,6 +90,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct TwilioCallerConfig {
     /// `ws://host:port/twilio/media`. Twilio would use `wss://`, but tests run plain ws on loopback.
     pub media_url: String,
+    /// For a `wss://` media URL: the client TLS configuration (the roots that trust the server's
+    /// certificate). None = the system's roots.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Value of the `X-Twilio-Signature` header sent on the upgrade `GET`. `None` leaves the header out.
     pub signature: Option<String>,
     /// `start.accountSid` and `stop.accountSid`.
@@ -112,6 +115,7 @@ impl TwilioCallerConfig {
     pub fn new(media_url: impl Into<String>, call_sid: impl Into<String>) -> Self {
         Self {
             media_url: media_url.into(),
+            tls: None,
             signature: None,
             account_sid: TEST_ACCOUNT_SID.to_owned(),
             call_sid: call_sid.into(),
@@ -236,7 +240,8 @@ impl TwilioCaller {
             let value = HeaderValue::from_str(signature).context("X-Twilio-Signature is not a valid header value")?;
             request.headers_mut().insert("X-Twilio-Signature", value);
         }
-        let ws = match tokio_tungstenite::connect_async_with_config(request, None, true).await {
+        let connector = config.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+        let ws = match tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector).await {
             Ok((ws, _response)) => ws,
             Err(WsError::Http(response)) => {
                 let body = response
