@@ -23,10 +23,14 @@
 
 use serde_json::{Map, Number, Value};
 
-/// The largest magnitude up to which every integer is an exact IEEE-754 double (2^53). Beyond it a
-/// `u64`/`i64` would be rounded by any JCS implementation that, as RFC 8785 requires, reads numbers as
-/// doubles, so an auditor's recomputed hash would silently describe a different number. We refuse
-/// instead of rounding.
+/// The largest magnitude up to which every integer is an exact IEEE-754 double (2^53), printed as its
+/// own digits. Beyond it a JCS implementation, which as RFC 8785 requires reads numbers as doubles,
+/// prints most `u64`/`i64` values with other digits (2^53 + 1 as `9007199254740992`), so an auditor's
+/// recomputed bytes would describe a different number. Those we refuse instead of rounding; the
+/// wider integers whose double prints as exactly their own digits (10^19, or the integer spelling
+/// of any double beyond 2^53) are written as they are, which keeps the output of every double a fixed
+/// point: re-parsing `[1.1142453923781206e16]`'s canonical `[11142453923781206]` gives an integer
+/// that must canonicalize to the same bytes.
 const MAX_EXACT_INTEGER: u64 = 1 << 53;
 
 /// Why a value has no RFC 8785 form. Neither variant is retryable: the same value fails the same way,
@@ -38,8 +42,8 @@ pub enum CanonicalError {
     /// (`serde_json::Value` cannot normally hold them; this guards builds and callers that can.)
     #[error("number is NaN or infinite, which JSON cannot represent")]
     NonFiniteNumber,
-    /// An integer with magnitude above 2^53, which no IEEE-754 double holds exactly. Record such
-    /// values (e.g. 64-bit identifiers) as strings.
+    /// An integer with magnitude above 2^53 whose nearest IEEE-754 double prints with other digits
+    /// (see [`MAX_EXACT_INTEGER`]). Record such values (e.g. 64-bit identifiers) as strings.
     #[error("integer magnitude exceeds 2^53 and would not survive as an IEEE-754 double")]
     InexactInteger,
 }
@@ -47,7 +51,8 @@ pub enum CanonicalError {
 /// Serialises `value` into its RFC 8785 canonical bytes.
 ///
 /// # Errors
-/// [`CanonicalError::InexactInteger`] for integers beyond ±2^53 anywhere in the value and
+/// [`CanonicalError::InexactInteger`] for integers beyond ±2^53 (anywhere in the value) that a
+/// double would print differently, and
 /// [`CanonicalError::NonFiniteNumber`] for NaN/Infinity. Nothing is partially returned.
 pub fn canonicalize(value: &Value) -> Result<Vec<u8>, CanonicalError> {
     let mut out = Vec::with_capacity(256);
@@ -137,16 +142,17 @@ pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
 }
 
 fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
-    // Integers are checked before any conversion to f64, because the conversion would round the very
-    // values we must reject. Within ±2^53 the decimal integer is exactly what ECMAScript prints.
+    // Within ±2^53 the decimal integer is exactly what ECMAScript prints. Beyond, the integer's own
+    // digits are compared with what ECMAScript prints for its nearest double (`as` rounds to nearest,
+    // ties to even, as a JSON reader does), so a value that would be rounded is refused, not written.
     if let Some(u) = n.as_u64() {
         if u > MAX_EXACT_INTEGER {
-            return Err(CanonicalError::InexactInteger);
+            return write_wide_integer(u as f64, &u.to_string(), out);
         }
         out.extend_from_slice(u.to_string().as_bytes());
     } else if let Some(i) = n.as_i64() {
         if i.unsigned_abs() > MAX_EXACT_INTEGER {
-            return Err(CanonicalError::InexactInteger);
+            return write_wide_integer(i as f64, &i.to_string(), out);
         }
         out.extend_from_slice(i.to_string().as_bytes());
     } else {
@@ -154,6 +160,17 @@ fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
         let f = n.as_f64().ok_or(CanonicalError::NonFiniteNumber)?;
         write_f64(f, out)?;
     }
+    Ok(())
+}
+
+/// An integer beyond ±2^53: written only if ECMAScript prints its nearest double as exactly `digits`.
+fn write_wide_integer(nearest: f64, digits: &str, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+    let mut es = Vec::with_capacity(digits.len());
+    write_f64(nearest, &mut es)?;
+    if es != digits.as_bytes() {
+        return Err(CanonicalError::InexactInteger);
+    }
+    out.extend_from_slice(&es);
     Ok(())
 }
 
@@ -506,6 +523,39 @@ mod tests {
     fn structure_has_no_whitespace_and_nests() {
         let value = json!({"b": [1, 2.5, {"z": null, "a": true}], "a": {}, "c": []});
         assert_eq!(jcs(&value), r#"{"a":{},"b":[1,2.5,{"a":true,"z":null}],"c":[]}"#);
+    }
+
+    /// Found by `fuzz/fuzz_targets/canonical_json.rs` (minimised input `[11142453923781206.2]`): a
+    /// double beyond 2^53 is written in integer digits, which re-parse as a `u64`; that integer was
+    /// refused, so the verifier would have called an intact record `NotCanonical`.
+    #[test]
+    fn doubles_beyond_2_pow_53_are_a_fixed_point() {
+        for text in [
+            "[11142453923781206.2]",
+            "[1e19]",
+            "[-1e18]",
+            "[1152921504606846976.0]",
+            "[18446744073709549568.0]",
+            "[-9223372036854774784.0]",
+        ] {
+            let value: Value = serde_json::from_str(text).expect("valid JSON");
+            let once = canonicalize(&value).expect("a double is canonicalizable");
+            let reparsed: Value = serde_json::from_slice(&once).expect("JCS output is JSON");
+            assert_eq!(canonicalize(&reparsed).as_ref(), Ok(&once), "{text}");
+        }
+        assert_eq!(
+            jcs(&serde_json::from_str("[11142453923781206.2]").expect("valid JSON")),
+            "[11142453923781206]"
+        );
+        // Wide integers whose double prints as their own digits are written; others are refused.
+        assert_eq!(jcs(&json!(10_000_000_000_000_000_000_u64)), "10000000000000000000");
+        assert_eq!(jcs(&json!(-1_000_000_000_000_000_000_i64)), "-1000000000000000000");
+        assert_eq!(jcs(&json!(1_152_921_504_606_847_000_u64)), "1152921504606847000");
+        assert_eq!(canonicalize(&json!(1_u64 << 60)), Err(CanonicalError::InexactInteger));
+        assert_eq!(
+            canonicalize(&json!(9007199254740994_u64)),
+            Ok(b"9007199254740994".to_vec())
+        );
     }
 
     #[test]

@@ -419,9 +419,12 @@ impl BrowserEncoder {
         match command {
             CallerCommand::Audio { b64, .. } => {
                 let mut pcm = Vec::with_capacity(b64.len() / 4 * 3 + 1);
-                pcm.extend(self.carry.take());
+                pcm.extend(self.carry);
                 B64.decode_vec(b64.as_bytes(), &mut pcm)
                     .map_err(|_| TransportError::BadBase64)?;
+                // Only now is the carried byte spent: a refused payload must keep it, or every later
+                // sample would be off by one byte (loud noise) until the next clear.
+                self.carry = None;
                 if !pcm.len().is_multiple_of(2) {
                     self.carry = pcm.pop();
                 }
@@ -968,6 +971,28 @@ mod tests {
             }),
             Err(TransportError::BadBase64)
         ));
+    }
+
+    /// Found by `fuzz/fuzz_targets/browser_encode.rs` (minimised input `00 01 00 00 01 01 00 72 00
+    /// 01 00 72`: audio `[00]`, audio base64 `"r"` (invalid), audio `[72]`): a refused payload used to
+    /// drop the carried half sample, shifting every later sample by one byte.
+    #[test]
+    fn bad_base64_keeps_the_carried_half_sample() {
+        let mut enc = BrowserEncoder::new();
+        let audio = |bytes: &[u8]| CallerCommand::Audio {
+            b64: B64.encode(bytes),
+            origin: None,
+        };
+        assert_eq!(enc.encode(audio(&[0x00])).unwrap().count(), 0);
+        assert!(matches!(
+            enc.encode(CallerCommand::Audio {
+                b64: "r".into(),
+                origin: None
+            }),
+            Err(TransportError::BadBase64)
+        ));
+        let frames: Vec<_> = enc.encode(audio(&[0x72])).unwrap().collect();
+        assert_eq!(frames, vec![WsFrame::Binary(vec![0x00, 0x72])]);
     }
 
     #[test]
