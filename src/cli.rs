@@ -226,9 +226,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             telemetry::init(telemetry::subscriber("info", std::io::stdout));
             voicegate::os::raise_open_files(settings.server.max_concurrent_calls as u64);
+            // Signal handlers first: from the moment the server is up, SIGTERM means drain.
+            let stop = voicegate::shutdown::signal();
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), "voicegate listening");
-            app.run_until_stopped(voicegate::shutdown::signal()).await
+            app.run_until_stopped(stop).await
         }
         Command::Migrate { config } => {
             telemetry::init(telemetry::subscriber("info", std::io::stderr));
